@@ -1,0 +1,137 @@
+"""The image tower: backbone pyramid -> F_M, V_M, regions F_R and V_MR."""
+
+import keras
+from keras import ops
+
+from dove_keras.layers import IntraModalFusionAttention
+from dove_keras.layers import MLP
+from dove_keras.layers import MultiscaleFusion
+from dove_keras.layers import RegionFeatures
+from dove_keras.models.backbones import build_backbone
+
+PYRAMID_LEVELS = ("P3", "P4", "P5")
+
+
+@keras.saving.register_keras_serializable(package="dove_keras")
+class ImageEncoder(keras.layers.Layer):
+    """Encodes images into a global embedding, regions and the ROAM embedding.
+
+    Args:
+        backbone: a keras-hub `ResNetBackbone`, its serialized config, or a
+            name accepted by `build_backbone`.
+        embedding_dim: d.
+        multiscale_grid: side of the multiscale token grid (N_m = side**2).
+        region_source: `"grid"` (P5 cells) or `"precomputed"` (vectors given
+            with each example).
+        num_regions: keep only the top-k scored regions (None keeps all).
+        use_roam: build the region branch and IFA; without it the fused
+            embedding is the global one.
+        train_backbone: fine-tune the backbone (frozen by default).
+        dropout: dropout of the global MLP head.
+
+    Call args:
+        images: `(batch, H, W, 3)` normalised images, H and W multiples of 32.
+        regions: `(batch, N_r, D_r)` precomputed regions (precomputed only).
+        region_mask: boolean `(batch, N_r)` (precomputed only).
+
+    Returns:
+        A dict: `global` V_M `(batch, d)`, `fused` V_MR `(batch, d)` and, with
+        ROAM, `regions` F_R `(batch, N_r, d)` and `region_mask`.
+    """
+
+    def __init__(
+        self,
+        backbone="resnet50",
+        embedding_dim=512,
+        multiscale_grid=8,
+        region_source="grid",
+        num_regions=None,
+        use_roam=True,
+        train_backbone=False,
+        dropout=0.2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if region_source not in ("grid", "precomputed"):
+            raise ValueError(
+                f"region_source must be 'grid' or 'precomputed', got {region_source!r}."
+            )
+        if isinstance(backbone, dict):
+            backbone = keras.saving.deserialize_keras_object(backbone)
+        backbone = build_backbone(backbone)
+        backbone.trainable = train_backbone
+        # Only the pyramid model is tracked: it shares the backbone's layers.
+        self._backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.embedding_dim = embedding_dim
+        self.multiscale_grid = multiscale_grid
+        self.region_source = region_source
+        self.num_regions = num_regions
+        self.use_roam = use_roam
+        self.train_backbone = train_backbone
+        self.dropout = dropout
+        self.pyramid = keras.Model(
+            backbone.inputs,
+            [backbone.pyramid_outputs[level] for level in PYRAMID_LEVELS],
+            name="pyramid",
+        )
+        policy = self.dtype_policy
+        self.fusion = MultiscaleFusion(embedding_dim, multiscale_grid, dtype=policy, name="fusion")
+        self.global_head = MLP(2 * embedding_dim, embedding_dim, dropout, dtype=policy, name="global_head")
+        if use_roam:
+            self.region_features = RegionFeatures(embedding_dim, num_regions, dtype=policy, name="region_features")
+            self.ifa = IntraModalFusionAttention(embedding_dim, dtype=policy, name="ifa")
+
+    def build(self, images_shape, regions_shape=None, region_mask_shape=None):
+        pyramid_shapes = [tuple(images_shape[:1]) + tuple(s[1:]) for s in _pyramid_shapes(self.pyramid, images_shape)]
+        self.fusion.build(pyramid_shapes)
+        d = self.embedding_dim
+        self.global_head.build((None, d))
+        if not self.use_roam:
+            return
+        if self.region_source == "grid":
+            p5 = pyramid_shapes[-1]
+            cells = None if p5[1] is None or p5[2] is None else p5[1] * p5[2]
+            regions_shape = (images_shape[0], cells, p5[-1])
+        elif regions_shape is None:
+            raise ValueError("region_source='precomputed' needs `regions` inputs.")
+        self.region_features.build(regions_shape)
+        kept = regions_shape[1] if self.num_regions is None else self.num_regions
+        self.ifa.build((None, self.multiscale_grid**2, d), (None, kept, d))
+
+    def call(self, images, regions=None, region_mask=None, training=None):
+        p3, p4, p5 = self.pyramid(images, training=training and self.train_backbone)
+        tokens = self.fusion([p3, p4, p5], training=training)
+        global_embedding = self.global_head(ops.mean(tokens, axis=1), training=training)
+        outputs = {"global": global_embedding, "fused": global_embedding}
+        if not self.use_roam:
+            return outputs
+        if self.region_source == "grid":
+            shape = ops.shape(p5)
+            regions = ops.reshape(p5, (shape[0], shape[1] * shape[2], shape[3]))
+            region_mask = None
+        elif regions is None:
+            raise ValueError("region_source='precomputed' needs `regions` inputs.")
+        regions, region_mask = self.region_features(regions, region_mask)
+        outputs["fused"] = self.ifa(tokens, regions, region_mask)
+        outputs["regions"] = regions
+        outputs["region_mask"] = region_mask
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            backbone=self._backbone_config,
+            embedding_dim=self.embedding_dim,
+            multiscale_grid=self.multiscale_grid,
+            region_source=self.region_source,
+            num_regions=self.num_regions,
+            use_roam=self.use_roam,
+            train_backbone=self.train_backbone,
+            dropout=self.dropout,
+        )
+        return config
+
+
+def _pyramid_shapes(pyramid, images_shape):
+    specs = pyramid.compute_output_spec(keras.KerasTensor(tuple(images_shape)))
+    return [spec.shape for spec in specs]

@@ -1,0 +1,107 @@
+"""The text tower: word embedding -> averaged BiGRU -> DTGA -> T_G and F_G."""
+
+import keras
+from keras import ops
+
+from dove_keras.layers import MLP
+from dove_keras.layers import TextGenomeAttention
+from dove_keras.layers.masking import masked_mean
+
+
+@keras.saving.register_keras_serializable(package="dove_keras")
+class TextEncoder(keras.layers.Layer):
+    """Encodes padded token ids into a global embedding and gene tokens.
+
+    Args:
+        vocabulary_size: number of token ids (0 is padding, 1 out-of-vocabulary).
+        embedding_dim: d.
+        word_dim: width of the word embedding (300 as GloVe).
+        use_dtga: extract n-gram genes with DTGA; without it the genes are the
+            word states and the context is their masked mean.
+        word_dropout: dropout after the word embedding.
+        dropout: dropout of the global MLP head.
+
+    Call args:
+        token_ids: integer `(batch, L)`, right-padded with 0.
+
+    Returns:
+        A dict: `global` T_G `(batch, d)`, `genes` F_G `(batch, L', d)` and
+        `gene_mask` `(batch, L')`.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim=512,
+        word_dim=300,
+        use_dtga=True,
+        word_dropout=0.4,
+        dropout=0.2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.word_dim = word_dim
+        self.use_dtga = use_dtga
+        self.word_dropout = word_dropout
+        self.dropout = dropout
+        policy = self.dtype_policy
+        self.word_embedding = keras.layers.Embedding(
+            vocabulary_size, word_dim, dtype=policy, name="word_embedding"
+        )
+        self.word_dropout_layer = keras.layers.Dropout(word_dropout, dtype=policy, name="word_dropout")
+        self.recurrent = keras.layers.Bidirectional(
+            keras.layers.GRU(embedding_dim, return_sequences=True, dtype=policy),
+            merge_mode="ave",
+            dtype=policy,
+            name="recurrent",
+        )
+        self.genome = None
+        if use_dtga:
+            self.genome = TextGenomeAttention(embedding_dim, dtype=policy, name="genome")
+        self.global_head = MLP(2 * embedding_dim, embedding_dim, dropout, dtype=policy, name="global_head")
+
+    def build(self, token_ids_shape):
+        batch, length = token_ids_shape
+        self.word_embedding.build(token_ids_shape)
+        self.recurrent.build((batch, length, self.word_dim))
+        hidden_shape = (batch, length, self.embedding_dim)
+        if self.genome is not None:
+            self.genome.build(hidden_shape, (batch, length))
+        self.global_head.build((batch, self.embedding_dim))
+
+    def set_word_embeddings(self, matrix):
+        """Initialises the word embedding from a `(vocabulary_size, word_dim)` matrix."""
+        expected = (self.vocabulary_size, self.word_dim)
+        if tuple(matrix.shape) != expected:
+            raise ValueError(f"Word embedding matrix has shape {tuple(matrix.shape)}, expected {expected}.")
+        self.word_embedding.embeddings.assign(matrix)
+
+    def call(self, token_ids, training=None):
+        mask = ops.not_equal(token_ids, 0)
+        words = self.word_embedding(token_ids)
+        words = self.word_dropout_layer(words, training=training)
+        hidden = self.recurrent(words, mask=mask, training=training)
+        hidden = hidden * ops.expand_dims(ops.cast(mask, hidden.dtype), -1)
+        if self.genome is None:
+            context, genes, gene_mask = masked_mean(hidden, mask, axis=1), hidden, mask
+        else:
+            context, genes, gene_mask = self.genome(hidden, mask)
+        return {
+            "global": context + self.global_head(context, training=training),
+            "genes": genes + ops.expand_dims(context, 1),
+            "gene_mask": gene_mask,
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            word_dim=self.word_dim,
+            use_dtga=self.use_dtga,
+            word_dropout=self.word_dropout,
+            dropout=self.dropout,
+        )
+        return config

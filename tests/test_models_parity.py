@@ -1,0 +1,40 @@
+"""Same weights and inputs give the same outputs on TensorFlow, JAX and torch."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from model_fixtures import batch
+from model_fixtures import small_model
+from parity_worker import outputs
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def test_weights_give_same_outputs_on_every_backend(tmp_path):
+    keras.utils.set_random_seed(5)
+    model = small_model()
+    weights = str(tmp_path / "model.weights.h5")
+    model.save_weights(weights)
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, **{k: v for k, v in batch(size=3).items() if k != "image_ids"})
+    here = outputs(model, dict(np.load(inputs)))
+    tests_dir = Path(__file__).parent
+    for backend in BACKENDS:
+        if backend == keras.backend.backend():
+            continue
+        out = tmp_path / f"{backend}.npz"
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run(
+            [sys.executable, str(tests_dir / "parity_worker.py"), weights, str(inputs), str(out)],
+            cwd=tests_dir, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        there = dict(np.load(out))
+        for name, value in here.items():
+            diff = np.abs(value - there[name]).max()
+            assert diff <= 1e-4, f"{name}: {keras.backend.backend()} vs {backend} differ by {diff}"
