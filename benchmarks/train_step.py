@@ -1,0 +1,91 @@
+"""Training-step time of DOVE per backend (each backend in its own process).
+
+Usage:
+    python benchmarks/train_step.py --backbone tiny --batch-size 32 --image-size 256
+    python benchmarks/train_step.py --backbone resnet50 --steps 5
+
+Prints first-step (trace/compile) time, median step time, examples/s and the
+ratio of every backend's median to the fastest one.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def measure(args):
+    """Runs in the child process: times `train_on_batch` on one fixed batch."""
+    import keras
+    import numpy as np
+
+    from dove_keras.models import DOVE
+
+    keras.utils.set_random_seed(0)
+    model = DOVE(
+        vocabulary_size=2000,
+        backbone=args.backbone,
+        embedding_dim=args.embedding_dim,
+        word_dim=300,
+    )
+    model.compile()
+    rng = np.random.default_rng(0)
+    batch = {
+        "images": rng.standard_normal((args.batch_size, args.image_size, args.image_size, 3)).astype("float32"),
+        "token_ids": rng.integers(2, 2000, (args.batch_size, args.caption_length)).astype("int32"),
+        "image_ids": np.arange(args.batch_size, dtype="int32"),
+    }
+    times = []
+    for _ in range(args.steps + 1):
+        start = time.perf_counter()
+        model.train_on_batch(batch)
+        times.append(time.perf_counter() - start)
+    return {
+        "backend": keras.backend.backend(),
+        "parameters": model.count_params(),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "first_step_ms": 1000 * times[0],
+        "median_step_ms": 1000 * float(np.median(times[1:])),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--backbone", default="tiny", help="tiny, resnet18 or resnet50")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--caption-length", type=int, default=32)
+    parser.add_argument("--embedding-dim", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps after the first")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        return
+    rows = []
+    for backend in args.backends:
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        command = [sys.executable, __file__, "--child"] + [
+            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("backends", "child")
+        ]
+        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    fastest = min(row["median_step_ms"] for row in rows)
+    print(f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim}")
+    print(f"{'backend':<11}{'params':>12}{'trainable':>12}{'first ms':>10}{'median ms':>11}{'ex/s':>8}{'ratio':>7}")
+    for row in rows:
+        per_second = 1000 * args.batch_size / row["median_step_ms"]
+        print(
+            f"{row['backend']:<11}{row['parameters']:>12,}{row['trainable_parameters']:>12,}"
+            f"{row['first_step_ms']:>10.0f}{row['median_step_ms']:>11.0f}{per_second:>8.1f}"
+            f"{row['median_step_ms'] / fastest:>7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

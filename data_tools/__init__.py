@@ -1,0 +1,1 @@
+"""Dataset tools: `dove-data prepare | vocab | check | dedup` (see data_tools/cli.py)."""
