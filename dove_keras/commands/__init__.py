@@ -1,0 +1,1 @@
+"""Subcommands of the `dove` command line (see `dove_keras.cli.COMMANDS`)."""

@@ -1,0 +1,50 @@
+"""The description file written beside an exported SavedModel.
+
+`<export>/assets.extra/dove_export.json` records what a user of the export
+needs without importing dove_keras: input sizes, feature shapes, the endpoint
+list and the model config. TensorFlow ignores `assets.extra`.
+"""
+
+import json
+import os
+
+METADATA_FILE = os.path.join("assets.extra", "dove_export.json")
+FORMAT_VERSION = 1
+
+
+def write_metadata(export_dir, metadata):
+    """Writes `metadata` (a JSON-serialisable dict) into `export_dir`."""
+    path = os.path.join(export_dir, METADATA_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"format_version": FORMAT_VERSION, **metadata}, f, indent=1, sort_keys=True)
+
+
+def read_metadata(export_dir):
+    """Reads the description of an export made by `export_saved_model`.
+
+    Args:
+        export_dir: the SavedModel directory.
+
+    Returns:
+        The metadata dict.
+
+    Raises:
+        ValueError: `export_dir` is not a dove_keras export.
+    """
+    path = os.path.join(os.fspath(export_dir), METADATA_FILE)
+    if not os.path.isfile(os.path.join(os.fspath(export_dir), "saved_model.pb")):
+        raise ValueError(f"{export_dir}: not a SavedModel directory (no saved_model.pb)")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"{export_dir}: no {METADATA_FILE}; export the model with "
+            "`dove export` / dove_keras.export.export_saved_model"
+        )
+    with open(path, encoding="utf-8") as f:
+        metadata = json.load(f)
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format_version {metadata.get('format_version')!r}, "
+            f"this dove_keras reads {FORMAT_VERSION}"
+        )
+    return metadata

@@ -1,0 +1,340 @@
+"""Experiment configuration: one YAML file holds every hyper-parameter and the seed.
+
+A file has the top-level keys of `ExperimentConfig` and one mapping per
+section (`data`, `model`, `loss`, `optimizer`, `training`, `evaluation`).
+Omitted keys take the defaults below (the protocol of DESIGN section 2).
+Unknown keys, wrong types and missing input paths raise `ConfigError`, which
+names the file and the key, when the file is loaded: before any training.
+Relative paths are taken from the current working directory; `~` and
+`$VARIABLES` are expanded.
+"""
+
+import dataclasses
+import difflib
+import os
+import typing
+
+import yaml
+
+DISTRIBUTIONS = ("none",)
+
+
+class ConfigError(ValueError):
+    """An experiment file that cannot be used as it is."""
+
+
+def _field(default=None, positive=False, choices=None, path=False, must_exist=True):
+    """A field with its checks: positive number, one of `choices`, a path."""
+    metadata = {"positive": positive, "choices": choices, "path": path, "must_exist": must_exist}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Input data: a folder written by `dove-data prepare` and its vocabulary.
+
+    Attributes:
+        prepared_dir: the prepared folder (TFRecord shards and manifest).
+        vocabulary: the vocabulary file (one word per line).
+        train_split, val_split, test_split: split names in the manifest.
+        image_size: side of the model input, a multiple of 32 (the pipeline
+            trains on random crops of a resize to image_size * 278 / 256,
+            randomly rotated by 0-90 degrees, and evaluates on a resize).
+        caption_length: tokens per caption (padded / truncated).
+        shuffle_buffer: buffer of the train shuffles (images, then captions).
+        eval_batch_size: batch size when encoding evaluation splits.
+    """
+
+    prepared_dir: str = _field(path=True)
+    vocabulary: str = _field(path=True)
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    image_size: int = _field(256, positive=True)
+    caption_length: int = _field(32, positive=True)
+    shuffle_buffer: int = _field(10000, positive=True)
+    eval_batch_size: int = _field(100, positive=True)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Arguments of `dove_keras.models.DOVE` (DESIGN section 1).
+
+    Attributes:
+        backbone: "resnet50", "resnet18", "tiny" or a local keras-hub preset.
+        backbone_weights: optional `.weights.h5` file for the backbone.
+        train_backbone: fine-tune the backbone (frozen in the protocol).
+        embedding_dim: d.
+        word_dim: word embedding width.
+        word_embeddings: optional `.npy` (vocabulary_size, word_dim) matrix,
+            e.g. from GloVe, to initialise the word embedding.
+        multiscale_grid: side of the multiscale token grid.
+        num_regions: keep the top-k regions (null keeps all).
+        iga_key_dim: d_k of the IGA affinity.
+        use_roam: ROAM (IFA + IGA); false gives a plain dual encoder.
+        use_dtga: DTGA genes; false uses the word states.
+    """
+
+    backbone: str = "resnet50"
+    backbone_weights: typing.Optional[str] = _field(path=True)
+    train_backbone: bool = False
+    embedding_dim: int = _field(512, positive=True)
+    word_dim: int = _field(300, positive=True)
+    word_embeddings: typing.Optional[str] = _field(path=True)
+    multiscale_grid: int = _field(8, positive=True)
+    num_regions: typing.Optional[int] = _field(None, positive=True)
+    iga_key_dim: int = _field(64, positive=True)
+    use_roam: bool = True
+    use_dtga: bool = True
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """The bidirectional triplet loss (DESIGN section 1.4).
+
+    Attributes:
+        margin: hinge margin m.
+        hardest_negative: VSE++ hardest negative instead of the sum.
+        lambda_global: weight of the global constraint (0 disables it).
+    """
+
+    margin: float = 0.2
+    hardest_negative: bool = False
+    lambda_global: float = 1.0
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    """Adam with a step decay (DESIGN section 2).
+
+    Attributes:
+        learning_rate: initial rate.
+        decay_rate: the rate is multiplied by this every `decay_epochs`.
+        decay_epochs: epochs between decays.
+        clipnorm: optional gradient norm clipping (null: none).
+    """
+
+    learning_rate: float = _field(2e-4, positive=True)
+    decay_rate: float = _field(0.7, positive=True)
+    decay_epochs: int = _field(20, positive=True)
+    clipnorm: typing.Optional[float] = _field(None, positive=True)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """The training loop.
+
+    Attributes:
+        epochs: training epochs.
+        batch_size: captions (image-caption pairs) per batch.
+        backup_every_n_steps: backup (weights, optimizer, RNG, position)
+            every N batches, so a killed run resumes where it stopped.
+        deterministic: deterministic ops and data order (slower).
+    """
+
+    epochs: int = _field(50, positive=True)
+    batch_size: int = _field(100, positive=True)
+    backup_every_n_steps: int = _field(200, positive=True)
+    deterministic: bool = False
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    """Validation during training and the final test.
+
+    Attributes:
+        every_n_epochs: validate after epochs N, 2N, ...; the best validation
+            mR selects the model.
+        mode: "roam" (pairwise, the protocol) or "global" (fast V_M . T_G).
+        chunk_size: block side of the pairwise scoring.
+        captions_per_image: captions per image in the evaluation splits.
+    """
+
+    every_n_epochs: int = _field(1, positive=True)
+    mode: str = _field("roam", choices=("roam", "global"))
+    chunk_size: int = _field(128, positive=True)
+    captions_per_image: int = _field(5, positive=True)
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """One experiment.
+
+    Attributes:
+        name: experiment name (used in reports).
+        seed: seed of every random generator.
+        output_dir: where checkpoints, logs, results and figures go.
+        distribution: "none" (single device; data-parallel comes later).
+        data, model, loss, optimizer, training, evaluation: the sections.
+    """
+
+    name: str = "dove"
+    seed: int = 42
+    output_dir: str = _field("dove_runs/dove", path=True, must_exist=False)
+    distribution: str = _field("none", choices=DISTRIBUTIONS)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+
+    def to_dict(self):
+        """The config as plain nested dicts (what `save_config` writes)."""
+        return dataclasses.asdict(self)
+
+
+def load_config(path, overrides=None, check_paths=True):
+    """Reads and checks an experiment file.
+
+    Args:
+        path: the YAML file.
+        overrides: optional `{"section.key": value}` applied on top (values
+            are parsed as YAML scalars when given as strings).
+        check_paths: check that input paths exist.
+
+    Returns:
+        An `ExperimentConfig`.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys, wrong types or values,
+            or missing input paths; the message names the file and the key.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: config file not found.")
+    with open(path, encoding="utf-8") as f:
+        try:
+            raw = yaml.safe_load(f)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}.")
+    for dotted, value in (overrides or {}).items():
+        _apply_override(raw, dotted, value, path)
+    return config_from_dict(raw, source=path, check_paths=check_paths)
+
+
+def config_from_dict(raw, source="<dict>", check_paths=True):
+    """Builds and checks an `ExperimentConfig` from nested dicts.
+
+    Args:
+        raw: the nested mapping.
+        source: the file name used in messages.
+        check_paths: check that input paths exist (and that the required
+            ones are given).
+
+    Returns:
+        An `ExperimentConfig`.
+
+    Raises:
+        ConfigError: see `load_config`.
+    """
+    config = _build(ExperimentConfig, raw, "", source)
+    _check_values(config, source, check_paths)
+    return config
+
+
+def save_config(config, path):
+    """Writes `config` as YAML (the exact run's hyper-parameters)."""
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
+
+
+def _build(cls, raw, section, source):
+    where = section or "top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {where} must be a mapping, got {type(raw).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(map(str, set(raw) - set(fields)))
+    if unknown:
+        guesses = [g for key in unknown for g in difflib.get_close_matches(key, fields, 1)]
+        hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(unknown)} in {where}{hint}; "
+            f"valid keys: {', '.join(fields)}."
+        )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = f"{section}.{name}" if section else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, {} if value is None else value, key, source)
+        else:
+            values[name] = _convert(value, hint, key, source)
+    return cls(**values)
+
+
+def _convert(value, hint, key, source):
+    optional = typing.get_origin(hint) is typing.Union
+    kind = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{source}: {key} may not be null (expected {kind.__name__}).")
+    if kind is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 2e-4 (no dot) as a string.
+            return float(value)
+        except ValueError:
+            pass
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"{source}: {key} must be {kind.__name__}{' or null' if optional else ''}, "
+        f"got {value!r} ({type(value).__name__})."
+    )
+
+
+def _apply_override(raw, dotted, value, source):
+    if isinstance(value, str):
+        value = yaml.safe_load(value) if value.strip() else value
+    *sections, name = dotted.split(".")
+    node = raw
+    for section in sections:
+        node = node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: override {dotted}: {section} is not a section.")
+    node[name] = value
+
+
+def _sections(config):
+    yield "", config
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            yield field.name, value
+
+
+def _check_values(config, source, check_paths):
+    for section, values in _sections(config):
+        prefix = f"{section}." if section else ""
+        for field in dataclasses.fields(values):
+            key, value, meta = prefix + field.name, getattr(values, field.name), field.metadata
+            if meta.get("choices") and value not in meta["choices"]:
+                raise ConfigError(f"{source}: {key} must be one of {list(meta['choices'])}, got {value!r}.")
+            if meta.get("positive") and value is not None and not value > 0:
+                raise ConfigError(f"{source}: {key} must be positive, got {value!r}.")
+            if meta.get("path"):
+                setattr(values, field.name, _resolve_path(value, field, key, source, check_paths))
+    if config.data.image_size % 32:
+        raise ConfigError(
+            f"{source}: data.image_size must be a multiple of 32, got {config.data.image_size}."
+        )
+
+
+def _resolve_path(value, field, key, source, check):
+    if value is None:
+        if check and typing.get_origin(field.type) is not typing.Union:
+            raise ConfigError(f"{source}: {key} is required (a path).")
+        return None
+    expanded = os.path.expandvars(os.path.expanduser(value))
+    if check and field.metadata["must_exist"] and not os.path.exists(expanded):
+        raise ConfigError(
+            f"{source}: {key}: path not found: {expanded!r} "
+            f"(relative paths start at the working directory {os.getcwd()})."
+        )
+    return expanded

@@ -1,0 +1,143 @@
+"""Run outputs: results tables (CSV, markdown), training curves, retrieval examples."""
+
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+RECALL_COLUMNS = ["i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "mR"]
+
+
+def results_frame(rows):
+    """A DataFrame of evaluation rows (dicts), recalls rounded to 2 decimals."""
+    frame = pd.DataFrame(list(rows))
+    recalls = [c for c in RECALL_COLUMNS if c in frame]
+    frame[recalls] = frame[recalls].astype(float).round(2)
+    return frame
+
+
+def markdown_table(frame):
+    """`frame` as a GitHub markdown table (no extra dependency)."""
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    lines.append("|" + "|".join("---:" if frame[c].dtype.kind in "if" else "---" for c in frame.columns) + "|")
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(frame, path_stem):
+    """Writes `{path_stem}.csv` and `{path_stem}.md`; returns both paths."""
+    csv_path, md_path = f"{path_stem}.csv", f"{path_stem}.md"
+    frame.to_csv(csv_path, index=False)
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(markdown_table(frame))
+    return csv_path, md_path
+
+
+def plot_training_curves(history, path):
+    """Losses and validation recalls per epoch, from a `HistoryLogger` CSV or frame.
+
+    Args:
+        history: a DataFrame with an `epoch` column, or its CSV path.
+        path: the PNG to write.
+    """
+    if not isinstance(history, pd.DataFrame):
+        history = pd.read_csv(history)
+    epochs = history["epoch"] + 1
+    losses = [c for c in ("loss", "triplet_loss", "global_loss") if c in history]
+    recalls = [f"val_{c}" for c in RECALL_COLUMNS if f"val_{c}" in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for column in losses:
+        left.plot(epochs, history[column], marker=".", label=column)
+    left.set(title="training loss", xlabel="epoch")
+    for column in recalls:
+        valid = history[column].notna()
+        style = dict(linewidth=2.5, color="black") if column == "val_mR" else dict(linewidth=1)
+        right.plot(epochs[valid], history[column][valid], marker=".", label=column[4:], **style)
+    right.set(title="validation recall (%)", xlabel="epoch")
+    for axis in (left, right):
+        if axis.lines:
+            axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def retrieval_example_sheet(
+    similarity, images, captions, path, num_queries=2, top_k=5, captions_per_image=5
+):
+    """Query -> top-k sheet: caption queries with their images, image queries with their captions.
+
+    Correct results are framed / marked in green, wrong ones in red.
+
+    Args:
+        similarity: `(I, C)` scores.
+        images: `{image index: uint8 (H, W, 3)}` holding at least the shown
+            images (see `example_indices`).
+        captions: the C caption strings.
+        path: the PNG to write.
+        num_queries: queries per direction.
+        top_k: results per query.
+        captions_per_image: caption j belongs to image j // captions_per_image.
+    """
+    text_queries, image_queries = example_queries(similarity, num_queries)
+    rows = len(text_queries) + len(image_queries)
+    figure = plt.figure(figsize=(2.2 * (top_k + 1), 2.4 * rows))
+    grid = figure.add_gridspec(rows, top_k + 1)
+    for row, caption in enumerate(text_queries):
+        query = figure.add_subplot(grid[row, 0])
+        query.axis("off")
+        query.text(0, 0.5, "\n".join(textwrap.wrap(captions[caption], 24)), fontsize=8, va="center")
+        query.set_title(f"caption {caption}", fontsize=8)
+        for rank, image in enumerate(np.argsort(-similarity[:, caption], kind="stable")[:top_k]):
+            axis = figure.add_subplot(grid[row, rank + 1])
+            axis.imshow(images[int(image)])
+            axis.set_xticks([]), axis.set_yticks([])
+            colour = "green" if image == caption // captions_per_image else "red"
+            for spine in axis.spines.values():
+                spine.set(color=colour, linewidth=3)
+            axis.set_title(f"#{rank + 1} image {image}", fontsize=8)
+    for row, image in enumerate(image_queries, start=len(text_queries)):
+        query = figure.add_subplot(grid[row, 0])
+        query.imshow(images[int(image)])
+        query.set_xticks([]), query.set_yticks([])
+        query.set_title(f"image {image}", fontsize=8)
+        listing = figure.add_subplot(grid[row, 1:])
+        listing.axis("off")
+        ranked = np.argsort(-similarity[image], kind="stable")[:top_k]
+        for rank, caption in enumerate(ranked):
+            right = caption // captions_per_image == image
+            text = f"#{rank + 1} {'+' if right else '-'} {textwrap.shorten(captions[caption], 110)}"
+            listing.text(0, 1 - (rank + 0.5) / top_k, text, fontsize=8, va="center",
+                         color="green" if right else "red")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def example_queries(similarity, num_queries=2):
+    """Evenly spread `(caption queries, image queries)` of the example sheet."""
+    num_images, num_captions = similarity.shape
+    images = np.unique(np.linspace(0, num_images - 1, num_queries).astype(int))
+    captions = np.unique(np.linspace(0, num_captions - 1, num_queries).astype(int))
+    return captions, images
+
+
+def example_indices(similarity, num_queries=2, top_k=5):
+    """The image indices the example sheet shows (to load only those)."""
+    captions, images = example_queries(similarity, num_queries)
+    shown = set(images.tolist())
+    for caption in captions:
+        shown.update(np.argsort(-similarity[:, caption], kind="stable")[:top_k].tolist())
+    return sorted(shown)

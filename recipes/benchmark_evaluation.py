@@ -1,0 +1,85 @@
+"""Time and peak memory of evaluating an RSICD-sized test split (not a test).
+
+Random images and captions of the real sizes (1,093 images, 5 captions each,
+256 px, 32 tokens) go through `evaluate_model` with an untrained DOVE of the
+default size (the cost does not depend on the weights). Each mode runs in its
+own process, so its peak resident memory is its own.
+
+    python recipes/benchmark_evaluation.py                  # RSICD size, both modes
+    python recipes/benchmark_evaluation.py --images 100 --backbone tiny
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def measure(args):
+    """Runs one mode in this process; returns the measurements as a dict."""
+    import numpy as np
+    import tensorflow as tf
+
+    from dove_keras.metrics import evaluate_model
+    from dove_keras.models import DOVE
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = DOVE(args.vocabulary_size, backbone=args.backbone, embedding_dim=args.embedding_dim)
+    side, length = args.image_size, args.caption_length
+
+    def image(index):
+        return {"images": tf.random.stateless_normal((side, side, 3), tf.stack([index, 0]))}
+
+    def caption(index):
+        words = tf.random.stateless_uniform((length,), tf.stack([index, 1]), 2, args.vocabulary_size, tf.int32)
+        return {"token_ids": tf.where(tf.range(length, dtype=tf.int64) < 12 + index % 10, words, 0)}
+
+    indices = tf.data.Dataset.range(args.images)
+    image_ds = indices.map(image).batch(args.batch_size).prefetch(2)
+    caption_ds = tf.data.Dataset.range(5 * args.images).map(caption).batch(args.batch_size).prefetch(2)
+    start = time.perf_counter()
+    result = evaluate_model(model, image_ds, caption_ds, mode=args.mode, chunk_size=args.chunk_size)
+    total = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert np.isfinite(result.similarity).all()
+    return {
+        "mode": args.mode, "images": args.images, "captions": 5 * args.images,
+        "backend": keras.backend.backend(), "backbone": args.backbone,
+        **{f"{k}_s": round(v, 2) for k, v in result.timings.items()},
+        "wall_s": round(total, 2), "peak_rss_gib": round(peak_kib / 2**20, 2),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=1093, help="images (5 captions each); RSICD test: 1093")
+    parser.add_argument("--mode", choices=("roam", "global", "both"), default="both",
+                        help="pairwise ROAM scores, the fast global cosine, or both (one process each)")
+    parser.add_argument("--backbone", default="resnet50", help="resnet50 (default), resnet18 or tiny")
+    parser.add_argument("--embedding-dim", type=int, default=512, help="d (default 512)")
+    parser.add_argument("--image-size", type=int, default=256, help="image side (default 256)")
+    parser.add_argument("--caption-length", type=int, default=32, help="tokens per caption (default 32)")
+    parser.add_argument("--vocabulary-size", type=int, default=3000, help="token ids (default 3000)")
+    parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default 64)")
+    parser.add_argument("--chunk-size", type=int, default=128, help="pairwise block side (default 128)")
+    args = parser.parse_args(argv)
+    if args.mode != "both":
+        print(json.dumps(measure(args)))
+        return 0
+    for mode in ("global", "roam"):
+        command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--mode", mode]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return done.returncode
+        print(done.stdout.strip().splitlines()[-1], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Runs an exported DOVE SavedModel without dove_keras (run in a subprocess).
+
+Usage: python export_loader.py EXPORT_DIR INPUTS.npz OUT.npz
+
+INPUTS.npz holds `encoded` (uint8 bytes of the image files, concatenated),
+`encoded_sizes`, `captions` (strings), `images` (normalised float32) and
+`token_ids`. OUT.npz receives every endpoint's outputs (`<endpoint>/<key>`),
+`errors` (one "case|type|message" line per bad input) and `modules` (the
+imported dove_keras modules: the loader must need none).
+"""
+
+import sys
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the tokenizer ops
+
+
+def bad_inputs(dove, png):
+    """Endpoint calls that must fail with a clear error."""
+    return {
+        "image_float": lambda: dove.encode_image(tf.constant([1.0, 2.0])),
+        "image_rank2": lambda: dove.encode_image(tf.constant([[png]])),
+        "image_scalar": lambda: dove.encode_image(tf.constant(png)),
+        "image_empty": lambda: dove.encode_image(tf.constant([], tf.string)),
+        "image_garbage": lambda: dove.encode_image(tf.constant([png, b"not an image at all"])),
+        "image_truncated": lambda: dove.encode_image(tf.constant([png[:40]])),
+        "text_int": lambda: dove.encode_text(tf.constant([1, 2])),
+        "text_empty_batch": lambda: dove.encode_text(tf.constant([], tf.string)),
+        "text_empty_caption": lambda: dove.encode_text(tf.constant(["a plane", " ?! "])),
+        "ids_float": lambda: dove.encode_text_ids(tf.zeros((1, 4), tf.float32)),
+    }
+
+
+def main(export_dir, inputs_path, out_path):
+    inputs = np.load(inputs_path)
+    blob, sizes = inputs["encoded"].tobytes(), inputs["encoded_sizes"]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    encoded = [blob[offsets[i] : offsets[i + 1]] for i in range(len(sizes))]
+    dove = tf.saved_model.load(export_dir)
+    results = {}
+    calls = {
+        "encode_image": dove.encode_image(tf.constant(encoded)),
+        "encode_image_tensor": dove.encode_image_tensor(tf.constant(inputs["images"])),
+        "encode_text": dove.encode_text(tf.constant([str(c) for c in inputs["captions"]])),
+        "encode_text_ids": dove.encode_text_ids(tf.constant(inputs["token_ids"])),
+    }
+    for endpoint, outputs in calls.items():
+        for key, value in outputs.items():
+            results[f"{endpoint}/{key}"] = value.numpy()
+    images, texts = calls["encode_image_tensor"], calls["encode_text_ids"]
+    results["score"] = dove.score(
+        images["fused"], images["regions"], images["region_mask"], texts["genes"], texts["gene_mask"]
+    ).numpy()
+    errors = []
+    for case, call in bad_inputs(dove, encoded[0]).items():
+        try:
+            call()
+            errors.append(f"{case}|none|no error")
+        except Exception as error:  # the type and message are what is tested
+            message = " ".join(str(error).split())
+            errors.append(f"{case}|{type(error).__name__}|{message}")
+    results["errors"] = np.array(errors)
+    results["modules"] = np.array(
+        sorted(m for m in sys.modules if m.split(".")[0] == "dove_keras") or [""]
+    )
+    np.savez(out_path, **results)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

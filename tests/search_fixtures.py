@@ -1,0 +1,85 @@
+"""Image folders, vocabularies and saved small models for the export and search tests."""
+
+import atexit
+import functools
+import io
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dove_keras.data.tokenizer import normalize_caption
+from model_fixtures import VOCABULARY_SIZE
+from model_fixtures import small_model
+
+WORDS = [f"w{i}" for i in range(VOCABULARY_SIZE - 2)]
+
+
+def picture(seed, height, width):
+    """A smooth random uint8 RGB picture (compresses like a photo)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def encode(array, image_format, **options):
+    """`array` encoded as `image_format` bytes (Pillow)."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def decode(data):
+    """Pixels of encoded bytes as Pillow (the data tools' decoder) reads them."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def write_image_folder(folder, count=7):
+    """PNG, JPEG and TIFF files in two sub-folders, plus one corrupt file.
+
+    Returns:
+        The sorted relative paths of the readable images.
+    """
+    formats = [("png", "PNG"), ("jpg", "JPEG"), ("tif", "TIFF")]
+    written = []
+    for i in range(count):
+        extension, image_format = formats[i % 3]
+        relative = f"{'ab'[i % 2]}/img{i:02d}.{extension}"
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_bytes(encode(picture(i, 40 + 8 * i, 64), image_format))
+        written.append(relative)
+    (folder / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
+    (folder / "notes.txt").write_text("not an image file")
+    return sorted(written)
+
+
+def reference_token_ids(captions, length, words=WORDS):
+    """Token ids by the data contract, in plain Python (0 pad, 1 OOV, 2.. words)."""
+    ids = {word: i + 2 for i, word in enumerate(words)}
+    rows = np.zeros((len(captions), length), "int32")
+    for row, caption in enumerate(captions):
+        tokens = [ids.get(word, 1) for word in normalize_caption(caption).split()][:length]
+        rows[row, : len(tokens)] = tokens
+    return rows
+
+
+@functools.lru_cache(maxsize=None)
+def saved_small_model(length=12):
+    """`(model, model_path, vocabulary_path)`: a small DOVE saved as `.keras`.
+
+    Built once per test process and shared by the export and search tests
+    (building costs seconds on JAX); the files live in a temporary folder
+    removed at exit.
+    """
+    import keras
+
+    folder = Path(tempfile.mkdtemp(prefix="dove-search-tests-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    keras.utils.set_random_seed(3)
+    model = small_model(length=length)
+    model_path, vocabulary = folder / "small.keras", folder / "vocab.txt"
+    model.save(model_path)
+    vocabulary.write_text("\n".join(WORDS) + "\n")
+    return model, model_path, vocabulary

@@ -1,0 +1,142 @@
+"""A tiny prepared dataset and experiment config for the training tests."""
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+from PIL import Image
+
+from data_tools.prepare import prepare
+from data_tools.vocab import build_vocabulary
+from data_tools.vocab import write_vocabulary
+from dove_keras.models import triplet_loss
+from dove_keras.training import config_from_dict
+
+COLOURS = {
+    "red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200),
+    "yellow": (220, 210, 40), "grey": (120, 120, 120), "white": (240, 240, 240),
+}
+SPLIT_SIZES = {"train": 4, "val": 3, "test": 2}
+
+
+def make_prepared(root, side=40, seed=0):
+    """Coloured-square scenes with 5 captions each, prepared into shards.
+
+    Returns:
+        (prepared folder, vocabulary file).
+    """
+    rng = np.random.default_rng(seed)
+    raw, images = os.path.join(root, "raw"), os.path.join(root, "images")
+    os.makedirs(raw)
+    os.makedirs(images)
+    for split, count in SPLIT_SIZES.items():
+        captions, files = [], []
+        for i in range(count):
+            colour, ground = rng.choice(list(COLOURS), 2, replace=False)
+            pixels = np.empty((side, side, 3), np.uint8)
+            pixels[:] = COLOURS[ground]
+            pixels[side // 4 : 3 * side // 4, side // 4 : 3 * side // 4] = COLOURS[colour]
+            files.append(f"{split}_{i}.png")
+            Image.fromarray(pixels).save(os.path.join(images, files[-1]))
+            captions += [
+                f"a {colour} square on {ground} ground", f"the {colour} square is on the {ground}",
+                f"{ground} ground with a {colour} square", f"one {colour} square",
+                f"{colour} square and {ground}",
+            ]
+        with open(os.path.join(raw, f"{split}_caps.txt"), "w") as f:
+            f.write("\n".join(captions) + "\n")
+        with open(os.path.join(raw, f"{split}_filename.txt"), "w") as f:
+            f.write("\n".join(files) + "\n")
+    prepared = os.path.join(root, "prepared")
+    prepare(raw, images, prepared, show_progress=False)
+    vocabulary = os.path.join(root, "vocab.txt")
+    with open(os.path.join(raw, "train_caps.txt")) as f:
+        write_vocabulary(build_vocabulary(f.read().splitlines()), vocabulary)
+    return prepared, vocabulary
+
+
+def tiny_config(data_root, output_dir, **sections):
+    """A CPU-second DOVE experiment on `make_prepared(data_root)` data.
+
+    Args:
+        data_root: the folder given to `make_prepared`.
+        output_dir: the run's output folder.
+        **sections: section name -> dict of overrides.
+    """
+    raw = {
+        "name": "tiny", "seed": 3, "output_dir": str(output_dir),
+        "data": {
+            "prepared_dir": os.path.join(data_root, "prepared"),
+            "vocabulary": os.path.join(data_root, "vocab.txt"),
+            "image_size": 64, "caption_length": 8, "shuffle_buffer": 32, "eval_batch_size": 4,
+        },
+        "model": {
+            "backbone": "tiny", "embedding_dim": 16, "word_dim": 8, "multiscale_grid": 2,
+            "iga_key_dim": 4, "train_backbone": True,
+        },
+        "loss": {},
+        "optimizer": {"learning_rate": 3e-3},
+        "training": {"epochs": 2, "batch_size": 4, "backup_every_n_steps": 2},
+        "evaluation": {},
+    }
+    for name, values in sections.items():
+        raw[name].update(values)
+    return config_from_dict(raw)
+
+
+@keras.saving.register_keras_serializable(package="dove_keras_tests")
+class StandInRetrieval(keras.Model):
+    """A model with DOVE's training and evaluation API that compiles in a second.
+
+    It has what resumption must restore: weights, batch-norm statistics,
+    optimizer slots and a dropout random generator.
+    """
+
+    def __init__(self, vocabulary_size, dim=8, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size, self.dim = vocabulary_size, dim
+        self.image_head = keras.layers.Dense(dim)
+        self.image_norm = keras.layers.BatchNormalization()
+        self.words = keras.layers.Embedding(vocabulary_size, dim)
+        self.dropout = keras.layers.Dropout(0.3)
+
+    def _image(self, images, training):
+        features = self.image_norm(self.image_head(ops.mean(images, axis=(1, 2))), training=training)
+        return self.dropout(features, training=training)
+
+    def _text(self, token_ids, training):
+        return self.dropout(ops.mean(self.words(token_ids), axis=1), training=training)
+
+    def call(self, inputs, training=None):
+        images = ops.normalize(self._image(inputs["images"], training), axis=-1)
+        texts = ops.normalize(self._text(inputs["token_ids"], training), axis=-1)
+        return ops.matmul(images, ops.transpose(texts))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return triplet_loss(y_pred, x["image_ids"])
+
+    def encode_image(self, images, regions=None, region_mask=None):
+        return {"global": self._image(ops.convert_to_tensor(images, "float32"), False)}
+
+    def encode_text(self, token_ids):
+        return {"global": self._text(ops.convert_to_tensor(token_ids, "int32"), False)}
+
+    def global_score(self, image_features, text_features):
+        images, texts = (f["global"] / np.linalg.norm(f["global"], axis=1, keepdims=True)
+                         for f in (image_features, text_features))
+        return (images @ texts.T).astype("float32")
+
+    def score(self, image_features, text_features, chunk_size=128):
+        return self.global_score(image_features, text_features)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "dim": self.dim}
+
+
+def build_stand_in(config, vocabulary_size):
+    """A drop-in for `dove_keras.training.runner.build_model`."""
+    model = StandInRetrieval(vocabulary_size)
+    side, length = config.data.image_size, config.data.caption_length
+    model({"images": np.zeros((1, side, side, 3), "float32"), "token_ids": np.ones((1, length), "int32")})
+    return model
