@@ -26,7 +26,7 @@ class LinearScorer:
         values = ops.cast(ops.convert_to_tensor(token_ids), "float32")
         return {"global": values, "genes": ops.expand_dims(values, 1)}
 
-    def score(self, image_features, text_features, chunk_size=128):
+    def score(self, image_features, text_features, chunk_size=128, progress=False):
         self.score_calls.append((sorted(image_features), sorted(text_features), chunk_size))
         return image_features["fused"] @ text_features["global"].T
 

@@ -135,7 +135,7 @@ def evaluate_model(
     if mode == "global":
         similarity = model.global_score(image_features, text_features)
     else:
-        similarity = model.score(image_features, text_features, chunk_size=chunk_size)
+        similarity = model.score(image_features, text_features, chunk_size=chunk_size, progress=verbose)
     timings["score"] = time.perf_counter() - tick
     tick = time.perf_counter()
     metrics = retrieval_recalls(similarity, captions_per_image)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 from keras import ops
+from tqdm.auto import tqdm
 
 from dove_keras.layers import InterModalGuidanceAttention
 from dove_keras.models.image_encoder import ImageEncoder
@@ -121,6 +122,12 @@ class DOVE(keras.Model):
             optimizer = keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
         super().compile(optimizer=optimizer, **kwargs)
 
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model (Keras skips models that override `compile`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def call(self, inputs, training=None):
         images = self.image_encoder(
             inputs["images"], inputs.get("regions"), inputs.get("region_mask"), training=training
@@ -175,12 +182,13 @@ class DOVE(keras.Model):
         """`(I, C)` float32 numpy cosine of V_M and T_G."""
         return _to_numpy(_cosine_matrix(image_features["global"], text_features["global"]))
 
-    def score(self, image_features, text_features, chunk_size=128):
+    def score(self, image_features, text_features, chunk_size=128, progress=False):
         """`(I, C)` float32 numpy ROAM scores, computed in image x caption blocks.
 
         Caption keys and values are prepared once per caption block, image
         queries once per image block, so memory stays bounded by
-        `chunk_size**2 * max(N_r * L', d)` floats.
+        `chunk_size**2 * max(N_r * L', d)` floats. `progress=True` shows a
+        progress bar over image blocks.
         """
         if self.iga is None:
             return self.global_score(image_features, text_features)
@@ -197,7 +205,7 @@ class DOVE(keras.Model):
             for start in range(0, num_captions, chunk_size)
         ]
         scores = np.zeros((num_images, num_captions), dtype="float32")
-        for i in range(0, num_images, chunk_size):
+        for i in tqdm(range(0, num_images, chunk_size), desc="ROAM scores", unit="block", disable=not progress):
             block_regions = ops.convert_to_tensor(regions[i : i + chunk_size])
             block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
             block_fused = ops.convert_to_tensor(fused[i : i + chunk_size])
