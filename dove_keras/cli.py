@@ -1,8 +1,8 @@
 """The `dove` command line: one subcommand per module, imported only when used."""
 
-import argparse
-import importlib
 import sys
+
+from dove_keras.subcommands import run_command
 
 # name -> (module, one-line help). Each module defines
 # `add_arguments(parser)` and `run(args) -> int`.
@@ -16,28 +16,9 @@ COMMANDS = {
 }
 
 
-def build_parser(argv):
-    parser = argparse.ArgumentParser(
-        prog="dove",
-        description="DOVE remote-sensing image-text retrieval (Keras 3).",
-    )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(_module=module_name)
-        if name in argv[:1]:  # import only the subcommand being run
-            importlib.import_module(module_name).add_arguments(sub)
-    return parser
-
-
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    return importlib.import_module(args._module).run(args) or 0
+    """Runs `dove`; returns the exit code."""
+    return run_command("dove", "DOVE remote-sensing image-text retrieval (Keras 3).", COMMANDS, argv)
 
 
 if __name__ == "__main__":

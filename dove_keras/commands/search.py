@@ -19,7 +19,9 @@ MODEL_HELP = (
 def add_arguments(parser):
     """Adds the `dove search` subcommands."""
     parser.description = DESCRIPTION
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="index: embed a folder; query: search it with text"
+    )
 
     index = actions.add_parser(
         "index", help="embed a folder of images into an index (resumable)",
