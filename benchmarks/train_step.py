@@ -10,12 +10,11 @@ ratio of every backend's median to the fastest one.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from dove_keras.training.compare import BACKENDS
+from dove_keras.training.compare import run_backend
 
 
 def measure(args):
@@ -69,12 +68,10 @@ def main():
         return
     rows = []
     for backend in args.backends:
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         command = [sys.executable, __file__, "--child"] + [
             f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("backends", "child")
         ]
-        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        rows.append(json.loads(run_backend(backend, command).strip().splitlines()[-1]))
     fastest = min(row["median_step_ms"] for row in rows)
     print(f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim}")
     print(f"{'backend':<11}{'params':>12}{'trainable':>12}{'first ms':>10}{'median ms':>11}{'ex/s':>8}{'ratio':>7}")
