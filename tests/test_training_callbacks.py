@@ -31,7 +31,7 @@ class ProjectionScorer(keras.Model):
     def global_score(self, image_features, text_features):
         return image_features["global"] @ text_features["global"].T
 
-    def score(self, image_features, text_features, chunk_size=128):
+    def score(self, image_features, text_features, chunk_size=128, progress=False):
         return self.global_score(image_features, text_features)
 
 

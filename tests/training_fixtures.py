@@ -127,7 +127,7 @@ class StandInRetrieval(keras.Model):
                          for f in (image_features, text_features))
         return (images @ texts.T).astype("float32")
 
-    def score(self, image_features, text_features, chunk_size=128):
+    def score(self, image_features, text_features, chunk_size=128, progress=False):
         return self.global_score(image_features, text_features)
 
     def get_config(self):
