@@ -1,5 +1,6 @@
 """Retrieval metrics: ranks, R@K and mR, and model evaluation on a split."""
 
+from dove_keras.metrics.chance import chance_recalls
 from dove_keras.metrics.evaluation import EvaluationResult
 from dove_keras.metrics.evaluation import encode_captions
 from dove_keras.metrics.evaluation import encode_images
