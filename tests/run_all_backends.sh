@@ -2,7 +2,7 @@
 # Runs the test suite once per Keras backend; fails if any backend fails.
 set -u
 export TF_CPP_MIN_LOG_LEVEL=3 HF_HUB_OFFLINE=1
-# Idle OpenMP threads (torch on CPU) spin by default and starve the tf.data threads.
+# Idle OpenMP threads (torch on CPU) spin by default; on a shared 2-core CPU that slowed torch several-fold.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$HOME/.cache/dove_keras/jax}"
 status=0
