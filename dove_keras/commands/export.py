@@ -79,16 +79,8 @@ def _load(args):
     config = load_from_args(args, "export")
     if config is None:
         return None, None, None, None
-    from dove_keras.data.tokenizer import CaptionTokenizer
-    from dove_keras.training.runner import build_model
+    from dove_keras.training.runner import load_trained_model
 
     weights = args.weights or os.path.join(config.output_dir, "best.weights.h5")
-    if not os.path.isfile(weights):
-        raise ValueError(f"weights file not found: {weights}")
-    tokenizer = CaptionTokenizer(config.data.vocabulary, config.data.caption_length)
-    if weights.endswith(".keras"):
-        model = keras.saving.load_model(weights, compile=False)
-    else:
-        model = build_model(config, tokenizer.vocabulary_size)
-        model.load_weights(weights)
+    model, tokenizer = load_trained_model(config, weights)
     return model, tokenizer, config.data.image_size, config.data.caption_length
