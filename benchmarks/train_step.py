@@ -3,6 +3,8 @@
 Usage:
     python benchmarks/train_step.py --backbone tiny --batch-size 32 --image-size 256
     python benchmarks/train_step.py --backbone resnet50 --steps 5
+    python benchmarks/train_step.py --backends tensorflow --jit-compile false
+    python benchmarks/train_step.py --train-backbone      # fine-tuned, not frozen
 
 Prints first-step (trace/compile) time, median step time, examples/s and the
 ratio of every backend's median to the fastest one.
@@ -10,11 +12,10 @@ ratio of every backend's median to the fastest one.
 
 import argparse
 import json
-import sys
 import time
 
-from dove_keras.training.compare import BACKENDS
-from dove_keras.training.compare import run_backend
+from dove_keras.backends import BACKENDS
+from dove_keras.backends import measure_per_backend
 
 
 def measure(args):
@@ -30,8 +31,9 @@ def measure(args):
         backbone=args.backbone,
         embedding_dim=args.embedding_dim,
         word_dim=300,
+        train_backbone=args.train_backbone,
     )
-    model.compile()
+    model.compile(jit_compile={"auto": "auto", "true": True, "false": False}[args.jit_compile])
     rng = np.random.default_rng(0)
     batch = {
         "images": rng.standard_normal((args.batch_size, args.image_size, args.image_size, 3)).astype("float32"),
@@ -45,6 +47,7 @@ def measure(args):
         times.append(time.perf_counter() - start)
     return {
         "backend": keras.backend.backend(),
+        "jit_compile": bool(model.jit_compile),
         "parameters": model.count_params(),
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "first_step_ms": 1000 * times[0],
@@ -61,24 +64,27 @@ def main():
     parser.add_argument("--caption-length", type=int, default=32)
     parser.add_argument("--embedding-dim", type=int, default=512)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after the first")
+    parser.add_argument(
+        "--jit-compile", choices=("auto", "true", "false"), default="auto",
+        help="Model.compile's jit_compile (XLA on TensorFlow, torch.compile on torch; JAX always jits)",
+    )
+    parser.add_argument("--train-backbone", action="store_true", help="fine-tune the backbone")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args)))
         return
-    rows = []
-    for backend in args.backends:
-        command = [sys.executable, __file__, "--child"] + [
-            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("backends", "child")
-        ]
-        rows.append(json.loads(run_backend(backend, command).strip().splitlines()[-1]))
+    rows = measure_per_backend(__file__, args, args.backends)
     fastest = min(row["median_step_ms"] for row in rows)
-    print(f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim}")
-    print(f"{'backend':<11}{'params':>12}{'trainable':>12}{'first ms':>10}{'median ms':>11}{'ex/s':>8}{'ratio':>7}")
+    print(
+        f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim} "
+        f"train_backbone={args.train_backbone} jit_compile={args.jit_compile}"
+    )
+    print(f"{'backend':<11}{'jit':>5}{'params':>12}{'trainable':>12}{'first ms':>10}{'median ms':>11}{'ex/s':>8}{'ratio':>7}")
     for row in rows:
         per_second = 1000 * args.batch_size / row["median_step_ms"]
         print(
-            f"{row['backend']:<11}{row['parameters']:>12,}{row['trainable_parameters']:>12,}"
+            f"{row['backend']:<11}{str(row['jit_compile']):>5}{row['parameters']:>12,}{row['trainable_parameters']:>12,}"
             f"{row['first_step_ms']:>10.0f}{row['median_step_ms']:>11.0f}{per_second:>8.1f}"
             f"{row['median_step_ms'] / fastest:>7.2f}"
         )

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from dove_keras.data.tokenizer import CaptionTokenizer
-from dove_keras.training.compare import BACKENDS
+from dove_keras.backends import BACKENDS
 from dove_keras.training.compare import compare_backends
 from dove_keras.training.runner import build_model
 from dove_keras.training.runner import seed_everything

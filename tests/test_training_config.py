@@ -71,6 +71,8 @@ def test_missing_paths_fail_before_training(tmp_path, inputs):
         ("training", {"batch_size": 0}, "training.batch_size must be positive"),
         ("evaluation", {"mode": "fast"}, r"evaluation.mode must be one of \['roam', 'global'\]"),
         ("data", {"image_size": 100}, "multiple of 32"),
+        ("model", {"dropout": 1.0}, r"model.dropout must be in \[0, 1\), got 1.0"),
+        ("model", {"word_dropout": -0.1}, r"model.word_dropout must be in \[0, 1\)"),
         ("model", "tiny", "model must be a mapping"),
     ],
 )
@@ -88,6 +90,8 @@ def test_distribution_field_and_yaml_quirks(tmp_path, inputs):
     text = yaml.safe_dump({"data": inputs}) + "distribution: none\noptimizer:\n  learning_rate: 2e-4\n"
     config = load_config(_write(tmp_path, text))
     assert config.optimizer.learning_rate == 2e-4  # YAML reads 2e-4 as a string
+    for name in ("data_parallel", "multi_worker"):
+        assert load_config(_write(tmp_path, {"data": inputs, "distribution": name})).distribution == name
     with pytest.raises(ConfigError, match="distribution must be one of"):
         load_config(_write(tmp_path, {"data": inputs, "distribution": "mirrored"}))
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -28,7 +28,7 @@ DESCRIPTION = (
 
 def add_arguments(parser):
     """Adds the `dove compare-backends` options."""
-    from dove_keras.training.compare import BACKENDS
+    from dove_keras.backends import BACKENDS
     from dove_keras.training.compare import PARITY_TOLERANCE
 
     parser.description = DESCRIPTION

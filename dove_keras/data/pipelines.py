@@ -136,6 +136,7 @@ def make_train_dataset(
     sequence_length=32,
     seed=None,
     shuffle_buffer=1024,
+    reshuffle_each_iteration=True,
 ):
     """The training dataset: one example per caption, shuffled and augmented.
 
@@ -165,13 +166,16 @@ def make_train_dataset(
     tokenizer = _tokenizer(tokenizer, sequence_length)
     deterministic = seed is not None
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    files = tf.data.Dataset.from_tensor_slices(paths).shuffle(len(paths), seed=seed)
+    reshuffle = reshuffle_each_iteration
+    files = tf.data.Dataset.from_tensor_slices(paths).shuffle(
+        len(paths), seed=seed, reshuffle_each_iteration=reshuffle
+    )
     records = files.interleave(
         tf.data.TFRecordDataset,
         cycle_length=min(4, len(paths)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=deterministic,
-    ).shuffle(shuffle_buffer, seed=seed + 1)
+    ).shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=reshuffle)
 
     resize = train_resize_size(image_size)
 
@@ -189,8 +193,8 @@ def make_train_dataset(
     examples = _records(records, tokenizer).map(
         resize_and_repeat, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
     ).unbatch()
-    examples = examples.shuffle(shuffle_buffer, seed=seed + 2)
-    seeds = tf.data.Dataset.random(seed=seed + 3, rerandomize_each_iteration=True).batch(2)
+    examples = examples.shuffle(shuffle_buffer, seed=seed + 2, reshuffle_each_iteration=reshuffle)
+    seeds = tf.data.Dataset.random(seed=seed + 3, rerandomize_each_iteration=reshuffle).batch(2)
 
     def augment(example, example_seed):
         return {

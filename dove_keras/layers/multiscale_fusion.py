@@ -10,7 +10,8 @@ class MultiscaleFusion(keras.layers.Layer):
 
     P3 -> d (2x average-pooled), P4 -> d, P5 -> 2d (2x nearest-upsampled), all
     on the P4 grid; concatenated (4d), then 1x1 conv -> d, BatchNorm, ReLU and
-    adaptive average pooling to `grid_size` x `grid_size`.
+    adaptive average pooling to `grid_size` x `grid_size`. Under
+    `tf.distribute` the batch norm uses the global batch's statistics.
 
     Args:
         embedding_dim: d, the token width.
@@ -38,7 +39,11 @@ class MultiscaleFusion(keras.layers.Layer):
             2, interpolation="nearest", dtype=policy, name="p5_upsample"
         )
         self.fuse = keras.layers.Conv2D(d, 1, use_bias=False, dtype=policy, name="fuse")
-        self.norm = keras.layers.BatchNormalization(dtype=policy, name="norm")
+        # Batch statistics of the global batch under tf.distribute (JAX's SPMD
+        # step sees it anyway; only TensorFlow accepts the flag).
+        self.norm = keras.layers.BatchNormalization(
+            synchronized=keras.backend.backend() == "tensorflow", dtype=policy, name="norm"
+        )
         self.grid_pool = keras.layers.AdaptiveAveragePooling2D(
             grid_size, dtype=policy, name="grid_pool"
         )

@@ -9,6 +9,8 @@ from dove_keras.layers import InterModalGuidanceAttention
 from dove_keras.models.image_encoder import ImageEncoder
 from dove_keras.models.inference import compile_inference
 from dove_keras.models.losses import triplet_loss
+from dove_keras.models.replicas import gather_replicas
+from dove_keras.models.replicas import scale_for_replicas
 from dove_keras.models.text_encoder import TextEncoder
 
 DEFAULT_LEARNING_RATE = 2e-4
@@ -40,6 +42,12 @@ class DOVE(keras.Model):
         hardest_negative: VSE++ hardest negative instead of the sum.
         lambda_global: weight of the global constraint (0 disables it).
         train_backbone: fine-tune the backbone.
+        dropout: dropout of both towers' global MLP heads.
+        word_dropout: dropout after the word embedding.
+
+    Under a `tf.distribute` strategy the replicas' features are gathered
+    before scoring, so the loss sees the global batch's negatives on every
+    backend (see `dove_keras.models.replicas`).
 
     Example:
     ```python
@@ -66,6 +74,8 @@ class DOVE(keras.Model):
         hardest_negative=False,
         lambda_global=1.0,
         train_backbone=False,
+        dropout=0.2,
+        word_dropout=0.4,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +87,7 @@ class DOVE(keras.Model):
             num_regions=num_regions,
             use_roam=use_roam,
             train_backbone=train_backbone,
+            dropout=dropout,
             name="image_encoder",
         )
         self.text_encoder = TextEncoder(
@@ -84,6 +95,8 @@ class DOVE(keras.Model):
             embedding_dim=embedding_dim,
             word_dim=word_dim,
             use_dtga=use_dtga,
+            dropout=dropout,
+            word_dropout=word_dropout,
             name="text_encoder",
         )
         self.iga = None
@@ -102,6 +115,8 @@ class DOVE(keras.Model):
         self.hardest_negative = hardest_negative
         self.lambda_global = lambda_global
         self.train_backbone = train_backbone
+        self.dropout = dropout
+        self.word_dropout = word_dropout
         self.triplet_tracker = keras.metrics.Mean(name="triplet_loss")
         self.global_tracker = keras.metrics.Mean(name="global_loss")
         self._encode_image_fn = compile_inference(self.image_encoder)
@@ -133,6 +148,7 @@ class DOVE(keras.Model):
             inputs["images"], inputs.get("regions"), inputs.get("region_mask"), training=training
         )
         texts = self.text_encoder(inputs["token_ids"], training=training)
+        images, texts = gather_replicas(images), gather_replicas(texts)
         outputs = {"global_similarity": _cosine_matrix(images["global"], texts["global"])}
         if self.iga is not None:
             guided = self.iga(images["regions"], images["region_mask"], texts["genes"], texts["gene_mask"])
@@ -141,7 +157,7 @@ class DOVE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Triplet loss on ROAM scores plus lambda_global times the global one."""
-        image_ids = x["image_ids"]
+        image_ids = gather_replicas({"ids": x["image_ids"]})["ids"]
         loss_kwargs = dict(margin=self.margin, hardest_negative=self.hardest_negative)
         global_loss = triplet_loss(y_pred["global_similarity"], image_ids, **loss_kwargs)
         if self.iga is None:
@@ -153,7 +169,7 @@ class DOVE(keras.Model):
         self.global_tracker.update_state(global_loss)
         if self.losses:
             total = total + ops.sum(self.losses)
-        return total
+        return scale_for_replicas(total)
 
     def encode_image(self, images, regions=None, region_mask=None):
         """Image features for scoring: `global`, `fused`, `regions`, `region_mask`."""
@@ -233,6 +249,8 @@ class DOVE(keras.Model):
             hardest_negative=self.hardest_negative,
             lambda_global=self.lambda_global,
             train_backbone=self.train_backbone,
+            dropout=self.dropout,
+            word_dropout=self.word_dropout,
         )
         return config
 

@@ -17,11 +17,12 @@ Output folder:
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import time
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from dove_keras.backends import BACKENDS
+from dove_keras.backends import run_backend
+
 PARITY_TOLERANCE = 1e-4
 
 
@@ -48,22 +49,6 @@ class Comparison:
     def parity_ok(self):
         """Whether every backend's pre-update loss is within the tolerance."""
         return all(diff <= self.tolerance for diff in self.parity.values())
-
-
-def run_backend(backend, command, timeout=None):
-    """Runs `command` (an argv list) in a child process under `KERAS_BACKEND=backend`.
-
-    Returns:
-        The child's standard output.
-
-    Raises:
-        RuntimeError: the child failed; the message holds the end of its stderr.
-    """
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{backend} process failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def _worker(backend, arguments):

@@ -16,16 +16,19 @@ import typing
 
 import yaml
 
-DISTRIBUTIONS = ("none",)
+DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 
 
 class ConfigError(ValueError):
     """An experiment file that cannot be used as it is."""
 
 
-def _field(default=None, positive=False, choices=None, path=False, must_exist=True):
-    """A field with its checks: positive number, one of `choices`, a path."""
-    metadata = {"positive": positive, "choices": choices, "path": path, "must_exist": must_exist}
+def _field(default=None, positive=False, fraction=False, choices=None, path=False, must_exist=True):
+    """A field with its checks: positive number, fraction in [0, 1), one of `choices`, a path."""
+    metadata = {
+        "positive": positive, "fraction": fraction, "choices": choices, "path": path,
+        "must_exist": must_exist,
+    }
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -73,6 +76,8 @@ class ModelConfig:
         iga_key_dim: d_k of the IGA affinity.
         use_roam: ROAM (IFA + IGA); false gives a plain dual encoder.
         use_dtga: DTGA genes; false uses the word states.
+        dropout: dropout of both towers' global MLP heads.
+        word_dropout: dropout after the word embedding.
     """
 
     backbone: str = "resnet50"
@@ -86,6 +91,8 @@ class ModelConfig:
     iga_key_dim: int = _field(64, positive=True)
     use_roam: bool = True
     use_dtga: bool = True
+    dropout: float = _field(0.2, fraction=True)
+    word_dropout: float = _field(0.4, fraction=True)
 
 
 @dataclasses.dataclass
@@ -164,7 +171,10 @@ class ExperimentConfig:
         name: experiment name (used in reports).
         seed: seed of every random generator.
         output_dir: where checkpoints, logs, results and figures go.
-        distribution: "none" (single device; data-parallel comes later).
+        distribution: "none" (one device), "data_parallel" (every local
+            device: `keras.distribution.DataParallel` on JAX,
+            `tf.distribute.MirroredStrategy` on TensorFlow) or "multi_worker"
+            (several hosts; see `dove_keras.training.distribution`).
         data, model, loss, optimizer, training, evaluation: the sections.
     """
 
@@ -318,6 +328,8 @@ def _check_values(config, source, check_paths):
                 raise ConfigError(f"{source}: {key} must be one of {list(meta['choices'])}, got {value!r}.")
             if meta.get("positive") and value is not None and not value > 0:
                 raise ConfigError(f"{source}: {key} must be positive, got {value!r}.")
+            if meta.get("fraction") and not 0 <= value < 1:
+                raise ConfigError(f"{source}: {key} must be in [0, 1), got {value!r}.")
             if meta.get("path"):
                 setattr(values, field.name, _resolve_path(value, field, key, source, check_paths))
     if config.data.image_size % 32:

@@ -34,6 +34,7 @@ from dove_keras.training.backup import ResumableBackup
 from dove_keras.training.callbacks import HistoryLogger
 from dove_keras.training.callbacks import RetrievalEvaluation
 from dove_keras.training.config import save_config
+from dove_keras.training.distribution import distribution_scope
 from dove_keras.training.schedules import step_decay_schedule
 
 
@@ -85,6 +86,8 @@ def build_model(config, vocabulary_size):
         hardest_negative=config.loss.hardest_negative,
         lambda_global=config.loss.lambda_global,
         train_backbone=m.train_backbone,
+        dropout=m.dropout,
+        word_dropout=m.word_dropout,
     )
     side, length = config.data.image_size, config.data.caption_length
     model({"images": np.zeros((1, side, side, 3), "float32"), "token_ids": np.ones((1, length), "int32")})
@@ -124,9 +127,20 @@ def run_training(config, callbacks=(), verbose=1, evaluate_test=True):
         verbose: 0 silent, 1 progress bars and summaries.
         evaluate_test: evaluate the selected model on the test split.
 
+    With `config.distribution` set, the model is built and trained on every
+    device (see `dove_keras.training.distribution`).
+
     Returns:
         A `TrainingResult`.
+
+    Raises:
+        DistributionError: a distribution this backend or batch size cannot run.
     """
+    with distribution_scope(config.distribution, config.training.batch_size, verbose=bool(verbose)):
+        return _train(config, callbacks, verbose, evaluate_test)
+
+
+def _train(config, callbacks, verbose, evaluate_test):
     output_dir = config.output_dir
     os.makedirs(output_dir, exist_ok=True)
     seed_everything(config.seed, config.training.deterministic)
@@ -313,6 +327,7 @@ def _train_stream(config, tokenizer, first_epoch, end_epoch, skip=0):
         make_train_dataset(
             d.prepared_dir, tokenizer, split=d.train_split, batch_size=config.training.batch_size,
             image_size=d.image_size, seed=epoch_seed(config.seed, epoch), shuffle_buffer=d.shuffle_buffer,
+            reshuffle_each_iteration=False,  # one dataset per epoch: its order is (seed, epoch)'s
         )
         for epoch in range(first_epoch, end_epoch)
     ]

@@ -1,0 +1,91 @@
+"""Inference throughput of DOVE per backend: images/s, captions/s, ROAM pairs/s.
+
+Each backend runs in its own process on random inputs (the cost does not
+depend on the weights): `encode_image` on batches of images, `encode_text` on
+batches of captions, then `score` (pairwise ROAM) on the encoded features.
+
+Usage:
+    python benchmarks/encode_throughput.py                      # tiny backbone, 256 px
+    python benchmarks/encode_throughput.py --backbone resnet50 --batch-size 100
+
+Prints each rate and its ratio to the fastest backend.
+"""
+
+import argparse
+import json
+import time
+
+from dove_keras.backends import BACKENDS
+from dove_keras.backends import measure_per_backend
+
+RATES = ("images_per_s", "captions_per_s", "pairs_per_s")
+
+
+def _rate(function, count, repeats):
+    """Items per second of `function()` handling `count` items, after one warm-up call."""
+    function()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return count * repeats / (time.perf_counter() - start)
+
+
+def measure(args):
+    """Runs in the child process."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    from dove_keras.models import DOVE
+
+    keras.utils.set_random_seed(0)
+    model = DOVE(vocabulary_size=2000, backbone=args.backbone, embedding_dim=args.embedding_dim)
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((args.batch_size, args.image_size, args.image_size, 3)).astype("float32")
+    token_ids = rng.integers(2, 2000, (args.batch_size, args.caption_length)).astype("int32")
+
+    def encode_images():
+        return ops.convert_to_numpy(model.encode_image(images)["global"])
+
+    def encode_captions():
+        return ops.convert_to_numpy(model.encode_text(token_ids)["global"])
+
+    image_features, text_features = model.encode_image(images), model.encode_text(token_ids)
+    return {
+        "backend": keras.backend.backend(),
+        "images_per_s": _rate(encode_images, args.batch_size, args.repeats),
+        "captions_per_s": _rate(encode_captions, args.batch_size, args.repeats),
+        "pairs_per_s": _rate(
+            lambda: model.score(image_features, text_features, chunk_size=args.batch_size),
+            args.batch_size**2, args.repeats,
+        ),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--backbone", default="tiny", help="tiny, resnet18 or resnet50")
+    parser.add_argument("--batch-size", type=int, default=100, help="images and captions per call")
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--caption-length", type=int, default=32)
+    parser.add_argument("--embedding-dim", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls after a warm-up")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        return
+    rows = measure_per_backend(__file__, args, args.backends)
+    best = {rate: max(row[rate] for row in rows) for rate in RATES}
+    print(f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim}")
+    print(f"{'backend':<11}{'images/s':>10}{'ratio':>7}{'captions/s':>12}{'ratio':>7}{'pairs/s':>10}{'ratio':>7}")
+    for row in rows:
+        cells = "".join(f"{row[rate]:>{10 if rate != 'captions_per_s' else 12}.1f}{best[rate] / row[rate]:>7.2f}"
+                        for rate in RATES)
+        print(f"{row['backend']:<11}{cells}")
+    print("ratio: the fastest backend's rate / this backend's (1.00 = fastest)")
+
+
+if __name__ == "__main__":
+    main()
