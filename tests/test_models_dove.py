@@ -9,6 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 import numpy_reference as ref
+from dove_keras.models import DOVE
+from model_fixtures import SMALL_MODEL
 from model_fixtures import batch
 from model_fixtures import small_model
 
@@ -55,6 +57,29 @@ def test_chunked_score_equals_full_pairwise_call(model):
     np.testing.assert_allclose(model.score(images, texts, chunk_size=2), full, atol=1e-5)
     np.testing.assert_allclose(model.score(images, texts, chunk_size=64), full, atol=1e-5)
     assert model.score(images, texts).dtype == np.float32
+
+
+def test_a_model_never_called_scores_like_its_forward_pass():
+    keras.utils.set_random_seed(1)
+    fresh = DOVE(**SMALL_MODEL)  # not built: scoring builds IGA before compiling it
+    x = batch(size=3, length=12)
+    images, texts = fresh.encode_image(x["images"]), fresh.encode_text(x["token_ids"])
+    scores = fresh.score(images, texts)
+    built = small_model()
+    built.set_weights(fresh.get_weights())
+    np.testing.assert_allclose(scores, predict(built, x)["similarity"], atol=1e-5)
+
+
+def test_unmasked_bigru_equals_keras_masked_bidirectional(model):
+    token_ids = batch(size=4, length=12)["token_ids"]
+    mask = ops.convert_to_tensor(token_ids != 0)
+    encoder = model.text_encoder
+    words = encoder.word_embedding(ops.convert_to_tensor(token_ids))
+    masked = numpy(encoder.recurrent(words, mask=mask))
+    unmasked = numpy(encoder._bidirectional_states(words, mask, training=False))
+    valid = token_ids != 0
+    assert valid.sum() < valid.size  # some padding to get wrong
+    np.testing.assert_allclose(unmasked[valid], masked[valid], rtol=1e-4, atol=1e-6)
 
 
 def test_score_accepts_numpy_features_concatenated_across_batches(model):

@@ -121,13 +121,20 @@ class DOVE(keras.Model):
         self.global_tracker = keras.metrics.Mean(name="global_loss")
         self._encode_image_fn = compile_inference(self.image_encoder)
         self._encode_text_fn = compile_inference(self.text_encoder)
+        if self.iga is not None:
+            self._prepare_regions_fn = compile_inference(self.iga, self.iga.prepare_regions)
+            self._prepare_genes_fn = compile_inference(self.iga, self.iga.prepare_genes)
+            self._pair_scores_fn = compile_inference(self.iga, self._pair_scores)
 
     def build(self, input_shape):
         self.image_encoder.build(
             input_shape["images"], input_shape.get("regions"), input_shape.get("region_mask")
         )
         self.text_encoder.build(input_shape["token_ids"])
-        if self.iga is not None:
+        self._build_iga()
+
+    def _build_iga(self):
+        if self.iga is not None and not self.iga.built:
             d = self.embedding_dim
             self.iga.build((None, None, d), None, (None, None, d), None)
 
@@ -213,24 +220,26 @@ class DOVE(keras.Model):
         )
         genes, gene_mask = text_features["genes"], text_features["gene_mask"]
         num_images, num_captions = fused.shape[0], genes.shape[0]
-        caption_blocks = [
-            (start, self.iga.prepare_genes(
-                ops.convert_to_tensor(genes[start : start + chunk_size]),
-                ops.convert_to_tensor(gene_mask[start : start + chunk_size]),
-            ), ops.convert_to_tensor(gene_mask[start : start + chunk_size]))
-            for start in range(0, num_captions, chunk_size)
-        ]
+        self._build_iga()  # before compiling: variables cannot be created inside a jit
+        caption_blocks = []
+        for start in range(0, num_captions, chunk_size):
+            block_gene_mask = ops.convert_to_tensor(gene_mask[start : start + chunk_size])
+            prepared = self._prepare_genes_fn(ops.convert_to_tensor(genes[start : start + chunk_size]), block_gene_mask)
+            caption_blocks.append((start, prepared, block_gene_mask))
         scores = np.zeros((num_images, num_captions), dtype="float32")
         for i in tqdm(range(0, num_images, chunk_size), desc="ROAM scores", unit="block", disable=not progress):
-            block_regions = ops.convert_to_tensor(regions[i : i + chunk_size])
             block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
             block_fused = ops.convert_to_tensor(fused[i : i + chunk_size])
-            queries = self.iga.prepare_regions(block_regions)
+            queries = self._prepare_regions_fn(ops.convert_to_tensor(regions[i : i + chunk_size]))
             for j, (keys, values, means), block_gene_mask in caption_blocks:
-                guided = self.iga.pair(queries, block_mask, keys, values, means, block_gene_mask)
-                block = _pairwise_cosine(block_fused, guided)
+                block = self._pair_scores_fn(block_fused, queries, block_mask, keys, values, means, block_gene_mask)
                 scores[i : i + chunk_size, j : j + chunk_size] = _to_numpy(block)
         return scores
+
+    def _pair_scores(self, fused, queries, region_mask, keys, values, mean_values, gene_mask):
+        """ROAM scores of an image block against a caption block, both prepared."""
+        guided = self.iga.pair(queries, region_mask, keys, values, mean_values, gene_mask)
+        return _pairwise_cosine(fused, guided)
 
     def get_config(self):
         config = super().get_config()

@@ -3,21 +3,31 @@
 import keras
 
 
-def compile_inference(layer):
-    """Returns `fn(*args)` running `layer(*args, training=False)` compiled.
+def compile_inference(layer, function=None):
+    """Returns `fn(*args)` running `function(*args)` of `layer` compiled.
 
-    JAX jit-compiles the whole layer (eager JAX compiles op by op), TensorFlow
-    traces a `tf.function` and torch runs without autograd. Variables are
-    read at every call, so the function follows training.
+    JAX jit-compiles the whole function (eager JAX dispatches op by op),
+    TensorFlow traces a `tf.function` and torch runs without autograd.
+    Variables are read at every call, so the function follows training.
+
+    Args:
+        layer: the layer whose variables `function` reads.
+        function: a callable using only `layer`'s variables; by default
+            `layer(*args, training=False)`.
     """
+    if function is None:
+        def function(*args):
+            return layer(*args, training=False)
+
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
         @jax.jit
         def run_stateless(trainable, non_trainable, *args):
-            outputs, _ = layer.stateless_call(trainable, non_trainable, *args, training=False)
-            return outputs
+            variables = layer.trainable_variables + layer.non_trainable_variables
+            with keras.StatelessScope(state_mapping=list(zip(variables, trainable + non_trainable))):
+                return function(*args)
 
         def run(*args):
             trainable = [v.value for v in layer.trainable_variables]
@@ -28,12 +38,12 @@ def compile_inference(layer):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(lambda *args: layer(*args, training=False))
+        return tf.function(function)
 
     import torch
 
     def run(*args):
         with torch.no_grad():
-            return layer(*args, training=False)
+            return function(*args)
 
     return run
