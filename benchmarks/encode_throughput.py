@@ -11,12 +11,10 @@ Usage:
 Prints each rate and its ratio to the fastest backend.
 """
 
-import argparse
-import json
 import time
 
-from dove_keras.backends import BACKENDS
-from dove_keras.backends import measure_per_backend
+from model_benchmark import model_parser
+from model_benchmark import run_per_backend
 
 RATES = ("images_per_s", "captions_per_s", "pairs_per_s")
 
@@ -63,20 +61,9 @@ def measure(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--backbone", default="tiny", help="tiny, resnet18 or resnet50")
-    parser.add_argument("--batch-size", type=int, default=100, help="images and captions per call")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--caption-length", type=int, default=32)
-    parser.add_argument("--embedding-dim", type=int, default=512)
+    parser = model_parser(__doc__, batch_size=100)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls after a warm-up")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(args)))
-        return
-    rows = measure_per_backend(__file__, args, args.backends)
+    args, rows = run_per_backend(parser, measure, __file__)
     best = {rate: max(row[rate] for row in rows) for rate in RATES}
     print(f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim}")
     print(f"{'backend':<11}{'images/s':>10}{'ratio':>7}{'captions/s':>12}{'ratio':>7}{'pairs/s':>10}{'ratio':>7}")

@@ -10,12 +10,10 @@ Prints first-step (trace/compile) time, median step time, examples/s and the
 ratio of every backend's median to the fastest one.
 """
 
-import argparse
-import json
 import time
 
-from dove_keras.backends import BACKENDS
-from dove_keras.backends import measure_per_backend
+from model_benchmark import model_parser
+from model_benchmark import run_per_backend
 
 
 def measure(args):
@@ -56,25 +54,14 @@ def measure(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--backbone", default="tiny", help="tiny, resnet18 or resnet50")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--caption-length", type=int, default=32)
-    parser.add_argument("--embedding-dim", type=int, default=512)
+    parser = model_parser(__doc__, batch_size=32)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after the first")
     parser.add_argument(
         "--jit-compile", choices=("auto", "true", "false"), default="auto",
         help="Model.compile's jit_compile (XLA on TensorFlow, torch.compile on torch; JAX always jits)",
     )
     parser.add_argument("--train-backbone", action="store_true", help="fine-tune the backbone")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(args)))
-        return
-    rows = measure_per_backend(__file__, args, args.backends)
+    args, rows = run_per_backend(parser, measure, __file__)
     fastest = min(row["median_step_ms"] for row in rows)
     print(
         f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim} "

@@ -1,0 +1,39 @@
+"""Options and the per-backend driver shared by the model benchmarks.
+
+A benchmark script defines `measure(args) -> dict`; `run_per_backend` runs the
+script again once per backend (`--child`), each in its own process, and returns
+the children's dicts.
+"""
+
+import argparse
+import json
+import sys
+
+from dove_keras.backends import BACKENDS
+from dove_keras.backends import measure_per_backend
+
+
+def model_parser(description, batch_size):
+    """An argument parser with the model and backend options of every benchmark."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--backbone", default="tiny", help="tiny, resnet18 or resnet50")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--caption-length", type=int, default=32)
+    parser.add_argument("--embedding-dim", type=int, default=512)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def run_per_backend(parser, measure, script):
+    """Parses the options; in a child prints `measure(args)` and exits, else runs the children.
+
+    Returns:
+        `(args, [one measurement dict per backend])`.
+    """
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        sys.exit(0)
+    return args, measure_per_backend(script, args, args.backends)
