@@ -5,8 +5,8 @@ Random images and captions of the real sizes (1,093 images, 5 captions each,
 default size (the cost does not depend on the weights). Each mode runs in its
 own process, so its peak resident memory is its own.
 
-    python recipes/benchmark_evaluation.py                  # RSICD size, both modes
-    python recipes/benchmark_evaluation.py --images 100 --backbone tiny
+    python benchmarks/evaluation_time.py                  # RSICD size, both modes
+    python benchmarks/evaluation_time.py --images 100 --backbone tiny
 """
 
 import argparse
