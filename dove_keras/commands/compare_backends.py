@@ -22,7 +22,7 @@ DESCRIPTION = (
     "across backends within --tolerance (exit code 1 when it does not). Training losses "
     "diverge slowly afterwards: each backend draws its own dropout masks. With --config the "
     "experiment file is used instead of the generated synthetic data. The defaults take about "
-    "5 minutes on 2 CPU cores."
+    "2 minutes on 2 idle CPU cores (longer when they are busy)."
 )
 
 
