@@ -10,7 +10,7 @@ import json
 import sys
 
 from dove_keras.backends import BACKENDS
-from dove_keras.backends import measure_per_backend
+from dove_keras.backends import run_backend
 
 
 def model_parser(description, batch_size):
@@ -36,4 +36,28 @@ def run_per_backend(parser, measure, script):
     if args.child:
         print(json.dumps(measure(args)))
         sys.exit(0)
-    return args, measure_per_backend(script, args, args.backends)
+    return args, _measure_per_backend(script, args, args.backends)
+
+
+def _measure_per_backend(script, args, backends):
+    """Runs `script --child` once per backend with the options of `args`.
+
+    Args:
+        script: a Python file whose `--child` mode prints one JSON object last.
+        args: the parsed `argparse.Namespace` to pass on (`backends` and `child`
+            are left out; True flags are passed bare, False ones dropped).
+        backends: the backends to run, in order.
+
+    Returns:
+        The list of the children's JSON objects, one per backend.
+    """
+    options = []
+    for name, value in vars(args).items():
+        flag = "--" + name.replace("_", "-")
+        if name in ("backends", "child") or value is False:
+            continue
+        options.append(flag if value is True else f"{flag}={value}")
+    return [
+        json.loads(run_backend(backend, [sys.executable, script, "--child", *options]).strip().splitlines()[-1])
+        for backend in backends
+    ]

@@ -1,13 +1,11 @@
 """The Keras backends DOVE runs on, and running a command under each of them.
 
-This module imports nothing heavy, so benchmark drivers can use it on a
-machine that has only some backends (or no TensorFlow).
+This module imports nothing heavy, so drivers (`dove compare-backends`, the
+benchmarks) can use it on a machine that has only some backends.
 """
 
-import json
 import os
 import subprocess
-import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -27,26 +25,3 @@ def run_backend(backend, command, timeout=None):
         raise RuntimeError(f"{backend} process failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return done.stdout
 
-
-def measure_per_backend(script, args, backends):
-    """Runs `script --child` once per backend with the options of `args`.
-
-    Args:
-        script: a Python file whose `--child` mode prints one JSON object last.
-        args: the parsed `argparse.Namespace` to pass on (`backends` and `child`
-            are left out; True flags are passed bare, False ones dropped).
-        backends: the backends to run, in order.
-
-    Returns:
-        The list of the children's JSON objects, one per backend.
-    """
-    options = []
-    for name, value in vars(args).items():
-        flag = "--" + name.replace("_", "-")
-        if name in ("backends", "child") or value is False:
-            continue
-        options.append(flag if value is True else f"{flag}={value}")
-    return [
-        json.loads(run_backend(backend, [sys.executable, script, "--child", *options]).strip().splitlines()[-1])
-        for backend in backends
-    ]

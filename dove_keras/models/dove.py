@@ -164,7 +164,7 @@ class DOVE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Triplet loss on ROAM scores plus lambda_global times the global one."""
-        image_ids = gather_replicas({"ids": x["image_ids"]})["ids"]
+        image_ids = gather_replicas(x["image_ids"])
         loss_kwargs = dict(margin=self.margin, hardest_negative=self.hardest_negative)
         global_loss = triplet_loss(y_pred["global_similarity"], image_ids, **loss_kwargs)
         if self.iga is None:

@@ -29,29 +29,28 @@ def replicas_in_sync():
     return tf.distribute.get_replica_context().num_replicas_in_sync
 
 
-def gather_replicas(features):
-    """Concatenates every replica's batch of each tensor in `features` (a dict).
+def gather_replicas(structure):
+    """Concatenates every replica's batch of each tensor in `structure`.
 
-    Boolean masks travel as int32 (collectives take numbers); `None` values
-    stay `None`; the static shape beyond the batch axis is kept. Outside a TF replica context with several replicas,
-    `features` is returned as is.
+    `structure` is a tensor or a nest of them (a dict of features). Boolean
+    masks travel as int32 (collectives take numbers); `None` values stay
+    `None`; the static shape beyond the batch axis is kept. Outside a TF
+    replica context with several replicas, `structure` is returned as is.
     """
     if replicas_in_sync() == 1:
-        return features
+        return structure
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()
 
     def gather(value):
-        if value is None:
-            return None
         numbers = ops.cast(value, "int32") if value.dtype == tf.bool else value
         gathered = context.all_gather(numbers, axis=0)
         # all_gather forgets the static shape; the layers after it need it.
         gathered = tf.ensure_shape(gathered, [None, *value.shape[1:]])
         return ops.cast(gathered, "bool") if value.dtype == tf.bool else gathered
 
-    return {name: gather(value) for name, value in features.items()}
+    return keras.tree.map_structure(gather, structure, none_is_leaf=False)
 
 
 def scale_for_replicas(loss):
