@@ -1,0 +1,13 @@
+"""Large GeoTIFF scenes as tiles, and georeferenced search results as GeoJSON / CSV.
+
+The GIS packages (rasterio, pyproj, shapely) are optional: importing this
+package never needs them, and the functions that do raise an ImportError that
+says to `pip install -e ".[gis]"`.
+"""
+
+from dove_keras.geo.folders import is_geotiff
+from dove_keras.geo.folders import list_scenes
+from dove_keras.geo.scenes import Scene
+from dove_keras.geo.scenes import SceneError
+from dove_keras.geo.tiles import SceneTile
+from dove_keras.geo.tiles import tile_windows
