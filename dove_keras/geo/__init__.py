@@ -7,6 +7,10 @@ says to `pip install -e ".[gis]"`.
 
 from dove_keras.geo.folders import is_geotiff
 from dove_keras.geo.folders import list_scenes
+from dove_keras.geo.geojson import feature_collection
+from dove_keras.geo.geojson import write_csv
+from dove_keras.geo.geojson import write_geojson
+from dove_keras.geo.hits import GeoHit
 from dove_keras.geo.scenes import Scene
 from dove_keras.geo.scenes import SceneError
 from dove_keras.geo.tiles import SceneTile
