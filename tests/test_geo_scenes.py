@@ -5,6 +5,8 @@ import pytest
 
 rasterio = pytest.importorskip("rasterio", reason="rasterio is in the optional gis extra")
 
+from affine import Affine  # noqa: E402  (a rasterio dependency)
+
 from dove_keras.datasets.synthetic import generate_example  # noqa: E402
 from dove_keras.datasets.synthetic.geotiff import write_mosaic  # noqa: E402
 from dove_keras.geo import Scene  # noqa: E402
@@ -128,6 +130,29 @@ def test_16_bit_false_colour_uses_the_percentile_stretch(folder):
     assert kept == len(scene.windows()) == 15  # the nodata strip is 40 px wide: no tile is all nodata
     image, _ = scene.read_tile((0, 0, 64, 64))
     assert not image[:, :40].any() and image[:, 40:].any()
+
+
+def test_float_grey_scene_ignores_nan(tmp_path):
+    # One float band, 128 x 64, no declared nodata: the left tile is all NaN.
+    values = np.linspace(-1.0, 3.0, 128 * 64, dtype=np.float32).reshape(64, 128)
+    values[:, :64] = np.nan
+    values[0, 64:] = np.nan
+    path = tmp_path / "float.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=128, height=64, count=1, dtype="float32",
+                       crs="EPSG:3857", transform=Affine(1, 0, 0, 0, -1, 64)) as dst:
+        dst.write(values, 1)
+    scene = Scene(path, tile_size=64)
+    assert scene.bands == (1, 1, 1)
+    finite = values[np.isfinite(values)].astype(np.float64)
+    low, high = np.percentile(finite, [2, 98])
+    np.testing.assert_allclose(scene.limits, [[low, high]] * 3)
+    kept = list(scene.iter_tiles())
+    assert scene.skipped == {"nodata": 1} and [t.window for t, _ in kept] == [(64, 0, 64, 64)]
+    image = kept[0][1]
+    expected = np.rint(np.clip((values[:, 64:] - low) * 255.0 / (high - low), 0, 255))
+    expected[0] = 0
+    np.testing.assert_array_equal(image[..., 2], expected)
+    np.testing.assert_array_equal(image[..., 0], image[..., 1])
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16])

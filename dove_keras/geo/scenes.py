@@ -2,8 +2,10 @@
 
 A `Scene` opens its file lazily (on first use) and never reads it whole:
 tiles are read through `rasterio.windows.Window`, and the per-scene stretch
-statistics come from one decimated read (see `stretch`), so peak memory
-depends on the tile size, not on the scene size.
+statistics come from one decimated read (see `stretch`), and GDAL's block
+cache is held to `GDAL_CACHE_MB` during reads (its default, 5% of the RAM,
+would keep most of a scene's decoded blocks), so peak memory depends on the
+tile size, not on the scene size.
 
 Pixels: uint8 bands pass through unchanged; 16-bit, 32-bit and float bands
 get the per-scene, per-band percentile stretch of `dove_keras.geo.stretch`
@@ -39,6 +41,7 @@ from dove_keras.geo.tiles import tile_windows
 NOT_GEOREFERENCED = "not georeferenced: footprints are pixel coordinates"
 NO_CRS = "no CRS: footprints are in the geotransform's coordinates, in an unknown CRS"
 SKIP_REASONS = ("nodata", "empty")
+GDAL_CACHE_MB = 64
 
 
 class SceneError(ValueError):
@@ -214,27 +217,31 @@ class Scene:
     # Pixels.
 
     def _read(self, indexes, **kwargs):
-        """Reads bands; returns (values, valid) with nodata and non-finite values invalid."""
-        self._open()
-        if self._masked:
-            data = self.dataset.read(indexes, masked=True, **kwargs)
-            values, valid = data.data, ~np.ma.getmaskarray(data)
-        else:
-            values = self.dataset.read(indexes, **kwargs)
-            valid = np.ones(values.shape, bool)
+        """Reads bands as (values, valid): `valid` is False at nodata and non-finite
+        values, or None when the file has no nodata and every value is finite."""
+        dataset = self._open()
+        with require("rasterio").Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            if self._masked:
+                data = dataset.read(indexes, masked=True, **kwargs)
+                values, valid = data.data, ~np.ma.getmaskarray(data)
+            else:
+                values, valid = dataset.read(indexes, **kwargs), None
         if values.dtype.kind == "f":
-            valid &= np.isfinite(values)
+            finite = np.isfinite(values)
+            if not finite.all():
+                valid = finite if valid is None else valid & finite
         return values, valid
 
     @property
     def limits(self):
         """Per-band (low, high) stretch limits of the read bands, or None for uint8 data."""
-        if self.dataset.dtypes[0] == "uint8":
+        if self._open().dtypes[0] == "uint8":
             return None
         if self._limits is None:
             indexes = sorted(set(self.bands))
             stats_shape = stretch.stats_shape(self.width, self.height)
             values, valid = self._read(indexes, out_shape=(len(indexes), *stats_shape))
+            valid = np.ones(values.shape, bool) if valid is None else valid
             found = stretch.band_limits(values, valid, self.percentiles)
             self._limits = found[[indexes.index(b) for b in self.bands]]
         return self._limits
@@ -262,17 +269,18 @@ class Scene:
         indexes = sorted(set(self.bands))
         values, valid = self._read(indexes, window=window)
         pick = [indexes.index(b) for b in self.bands]
-        values, pixel_valid = values[pick], valid[pick].all(axis=0)
-        if not pixel_valid.any():
-            return None, "nodata"
-        values = np.where(pixel_valid, values, 0)
+        values = values if pick == [0, 1, 2] else values[pick]
+        if valid is not None:
+            valid = valid[pick].all(axis=0)
+            if not valid.any():
+                return None, "nodata"
+            values = np.where(valid, values, 0)
         if not values.any():
             return None, "empty"
         limits = self.limits
         rgb = values if limits is None else stretch.apply_stretch(values, limits)
-        rgb = np.where(pixel_valid, rgb, 0).astype(np.uint8)
         image = np.zeros((self.tile_size, self.tile_size, 3), np.uint8)
-        image[:h, :w] = np.moveaxis(rgb, 0, -1)
+        image[:h, :w] = np.moveaxis(rgb if valid is None else np.where(valid, rgb, 0), 0, -1)
         return image, None
 
     def iter_tiles(self):
