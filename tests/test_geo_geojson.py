@@ -91,7 +91,7 @@ def test_wgs84_reprojection_matches_pyproj(scene):
     # The right edge's midpoint is a densified vertex, moved exactly like a corner.
     middle = transformer.transform(corner[0], corner[1] + 64.0)
     assert min(math.dist(middle, point) for point in ring) < 1e-9
-    assert max(p[0] for p in ring) > lon  # meridian convergence: the top-right corner is further east
+    assert max(p[0] for p in ring) > lon  # meridian convergence: top right lies further east
 
 
 def test_merging_overlapping_hits(scene):

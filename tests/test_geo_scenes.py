@@ -47,6 +47,8 @@ def test_grid_aligns_the_last_tiles_with_the_edge():
     assert tile_windows(50, 300, 64) == [(0, r, 50, 64) for r in (0, 64, 128, 192, 236)]
     with pytest.raises(ValueError, match="stride must be a positive integer"):
         tile_windows(10, 10, 4, stride=0)
+    with pytest.raises(ValueError, match="stride <= tile_size"):
+        tile_windows(10, 10, 4, stride=5)
 
 
 def test_scene_grid_covers_every_pixel(mosaic):
@@ -125,9 +127,10 @@ def test_16_bit_false_colour_uses_the_percentile_stretch(folder):
     kept = 0
     for tile, image in scene.iter_tiles():
         col, row, w, h = tile.window
-        np.testing.assert_array_equal(image, np.moveaxis(expected[:, row:row + h, col:col + w], 0, -1))
+        window = expected[:, row:row + h, col:col + w]
+        np.testing.assert_array_equal(image, np.moveaxis(window, 0, -1))
         kept += 1
-    assert kept == len(scene.windows()) == 15  # the nodata strip is 40 px wide: no tile is all nodata
+    assert kept == len(scene.windows()) == 15  # the 40 px nodata strip fills no tile
     image, _ = scene.read_tile((0, 0, 64, 64))
     assert not image[:, :40].any() and image[:, 40:].any()
 

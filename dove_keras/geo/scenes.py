@@ -1,14 +1,14 @@
 """Large TIFF / GeoTIFF scenes read tile by tile as uint8 RGB.
 
 A `Scene` opens its file lazily (on first use) and never reads it whole:
-tiles are read through `rasterio.windows.Window`, and the per-scene stretch
+tiles are read through `rasterio.windows.Window`, the per-scene stretch
 statistics come from one decimated read (see `stretch`), and GDAL's block
 cache is held to `GDAL_CACHE_MB` during reads (its default, 5% of the RAM,
 would keep most of a scene's decoded blocks), so peak memory depends on the
 tile size, not on the scene size.
 
-Pixels: uint8 bands pass through unchanged; 16-bit, 32-bit and float bands
-get the per-scene, per-band percentile stretch of `dove_keras.geo.stretch`
+Pixels: uint8 bands pass through unchanged; any other type (16-bit, 32-bit,
+float) gets the per-scene, per-band percentile stretch of `dove_keras.geo.stretch`
 (default 2nd-98th percentile, nodata excluded), clipped to 0..255.
 
 Bands: `bands` picks three 1-based band indexes as (R, G, B), e.g. (4, 3, 2)
@@ -18,7 +18,8 @@ for scenes with three or more bands, (1, 1, 1) for one band.
 Nodata: a pixel is nodata when any selected band masks it (the file's nodata
 value, its mask band or alpha, or a non-finite float); nodata pixels read as 0.
 A tile whose pixels are all nodata is skipped with reason "nodata"; a tile
-whose selected bands are all zero is skipped with reason "empty". Partly
+whose selected bands are all zero (nodata counted as zero) is skipped with
+reason "empty". Partly
 nodata tiles are kept.
 
 Georeference: footprints come from the file's affine geotransform in its CRS.
@@ -40,7 +41,6 @@ from dove_keras.geo.tiles import tile_windows
 
 NOT_GEOREFERENCED = "not georeferenced: footprints are pixel coordinates"
 NO_CRS = "no CRS: footprints are in the geotransform's coordinates, in an unknown CRS"
-SKIP_REASONS = ("nodata", "empty")
 GDAL_CACHE_MB = 64
 
 
@@ -70,14 +70,6 @@ def open_raster(path):
             return rasterio.open(path)
         except rasterio.errors.RasterioIOError as error:
             raise SceneError(f"{path}: cannot open as a raster ({error})") from None
-
-
-def _default_bands(count):
-    if count >= 3:
-        return (1, 2, 3)
-    if count == 1:
-        return (1, 1, 1)
-    raise SceneError(f"the scene has {count} bands: pass bands=(b,) for grey or three bands")
 
 
 class Scene:
@@ -143,7 +135,10 @@ class Scene:
     def _check_bands(self, count):
         bands = self._requested_bands
         if bands is None:
-            return _default_bands(count)
+            if count == 2:
+                raise SceneError(f"{self.path} has 2 bands: pass bands=(b,) for grey, "
+                                 "or three band indexes")
+            return (1, 1, 1) if count == 1 else (1, 2, 3)
         bands = tuple(bands)
         if len(bands) not in (1, 3) or any(int(b) != b or not 1 <= b <= count for b in bands):
             raise SceneError(f"{self.path}: bands={bands!r} must be one or three band indexes "

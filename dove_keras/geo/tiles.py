@@ -59,19 +59,24 @@ def tile_windows(width, height, tile_size, stride=None):
         width: scene width in pixels.
         height: scene height in pixels.
         tile_size: tile side in pixels.
-        stride: step between tiles (default `tile_size`: no overlap).
+        stride: step between tiles, at most `tile_size` (default `tile_size`:
+            no overlap).
 
     Returns:
         A list of windows; see the module docstring for the edge alignment.
 
     Raises:
-        ValueError: a size or the stride is not a positive integer.
+        ValueError: a size or the stride is not a positive integer, or the
+            stride is larger than the tile.
     """
     stride = tile_size if stride is None else stride
     for name, value in (("width", width), ("height", height), ("tile_size", tile_size),
                         ("stride", stride)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if stride > tile_size:
+        raise ValueError(f"stride {stride} is larger than tile_size {tile_size}: pixels between "
+                         "tiles would be left out; use a stride <= tile_size")
     tile_w, tile_h = min(tile_size, width), min(tile_size, height)
     return [(col, row, tile_w, tile_h)
             for row in grid_offsets(height, tile_size, stride)

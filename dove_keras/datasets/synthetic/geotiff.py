@@ -137,11 +137,12 @@ def write_mosaic(path, grid=(2, 2), scene_size=128, seed=0, gap=0, bit_depth=8,
                    blockysize=BLOCK, compress="deflate", bigtiff="IF_SAFER", nodata=nodata)
     if georeferenced:
         profile.update(crs=crs, transform=transform)
+    strip_bottoms = [gap + (r + 1) * (scene_size + gap) for r in range(rows)] + [height]
     strip_top = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with rasterio.open(path, "w", **profile) as dst:
-            for strip_bottom in [gap + (r + 1) * (scene_size + gap) for r in range(rows)] + [height]:
+            for strip_bottom in strip_bottoms:
                 if strip_bottom > strip_top:
                     _write_strip(dst, Window, scenes, images, strip_top, strip_bottom,
                                  bit_depth, nodata_window)
