@@ -19,11 +19,13 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from data_tools.images import ImageError
-from data_tools.images import load_image
+from dove_keras.data.images import ImageError
+from dove_keras.data.images import load_image
 from dove_keras.data import readers
 from dove_keras.data import shards
-from dove_keras.data.tokenizer import normalize_caption
+from dove_keras.data.prepare import PLAN
+from dove_keras.data.prepare import source_stat
+from dove_keras.data.captions import normalize_caption
 
 
 def _caption_problems(records, where, captions_per_image):
@@ -67,7 +69,7 @@ def _duplicate_problems(records_by_split, source):
 
 
 def check_source(source, image_root=None, source_format=None, use_verify=True,
-                 captions_per_image=5, show_progress=True):
+                 captions_per_image=5, progress=True):
     """Every problem of a caption source and (optionally) its images.
 
     Args:
@@ -76,7 +78,7 @@ def check_source(source, image_root=None, source_format=None, use_verify=True,
         source_format: "precomp", "karpathy" or "coco"; detected when None.
         use_verify: precomp only, see `readers.precomp_split_files`.
         captions_per_image: expected captions per image (0: any number).
-        show_progress: show a tqdm bar while decoding images.
+        progress: show a tqdm bar while decoding images.
 
     Returns:
         A list of problem messages (empty when none).
@@ -108,7 +110,7 @@ def check_source(source, image_root=None, source_format=None, use_verify=True,
     if image_root is not None:
         filenames = sorted({r.filename for rs in records.values() for r in rs})
         for filename in tqdm(filenames, desc="check images", unit="img",
-                             disable=not show_progress):
+                             disable=not progress):
             try:
                 load_image(os.path.join(image_root, filename))
             except ImageError as error:
@@ -116,7 +118,7 @@ def check_source(source, image_root=None, source_format=None, use_verify=True,
     return problems
 
 
-def _check_shard(path, entry_shard, start):
+def _check_shard(path, entry_shard, start, image_root):
     problems, records = [], []
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
@@ -125,7 +127,9 @@ def _check_shard(path, entry_shard, start):
     try:
         serialized = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
     except tf.errors.OpError as error:
-        return problems + [f"{path}: unreadable TFRecord ({error.message})"], records
+        message = error.message.split("\n")[0]
+        return problems + [f"{path}: damaged shard, not readable to its end ({message}); "
+                           "re-run `dove-data prepare` to write it again"], None
     for number, data in enumerate(serialized):
         where = f"{path}: record {number}"
         try:
@@ -135,12 +139,14 @@ def _check_shard(path, entry_shard, start):
             image_id = feature["image_id"].int64_list.value[0]
             size = (feature["width"].int64_list.value[0], feature["height"].int64_list.value[0])
             png = feature["image"].bytes_list.value[0]
+            stat = tuple(feature["source_stat"].int64_list.value)
         except (IndexError, UnicodeDecodeError, ValueError) as error:
             problems.append(f"{where}: malformed record ({error})")
             continue
         where = f"{where} ({filename})"
         if image_id != start + number:
             problems.append(f"{where}: image_id {image_id}, expected {start + number}")
+        problems += _source_problems(where, image_root, filename, stat)
         try:
             with Image.open(io.BytesIO(png)) as image:
                 image.load()
@@ -165,13 +171,24 @@ def _check_shard(path, entry_shard, start):
     return problems, records
 
 
-def check_prepared(folder, captions_per_image=5, show_progress=True):
+def _source_problems(where, image_root, filename, stat):
+    """A changed or missing source image of a record (prepare would write it again)."""
+    path = os.path.join(image_root, filename)
+    if not os.path.isfile(path):
+        return [f"{where}: its source image {path} is gone"]
+    if stat != source_stat(path):
+        return [f"{where}: its source image {path} changed since it was prepared (size or "
+                "modification time): re-run `dove-data prepare` to write it again"]
+    return []
+
+
+def check_prepared(folder, captions_per_image=5, progress=True):
     """Every problem of a folder written by `dove-data prepare`.
 
     Args:
         folder: the prepared folder.
         captions_per_image: expected captions per image (0: any number).
-        show_progress: show a tqdm bar over the shards.
+        progress: show a tqdm bar over the shards.
 
     Returns:
         A list of problem messages (empty when none).
@@ -183,17 +200,20 @@ def check_prepared(folder, captions_per_image=5, show_progress=True):
         return [str(error)]
     problems, records_by_split = [], {}
     for split, entry in manifest["splits"].items():
-        records = []
+        records, start, damaged = [], 0, False
         for shard in tqdm(entry["shards"], desc=f"check {split}", unit="shard",
-                          disable=not show_progress):
+                          disable=not progress):
             path = os.path.join(folder, shard["file"])
             if not os.path.isfile(path):
                 problems.append(f"{path}: shard missing")
-                continue
-            shard_problems, shard_records = _check_shard(path, shard, len(records))
-            problems += shard_problems
-            records += [r._replace(split=split) for r in shard_records]
-        if len(records) != entry["images"]:
+                damaged = True
+            else:
+                shard_problems, shard_records = _check_shard(path, shard, start, manifest["image_root"])
+                problems += shard_problems
+                damaged = damaged or shard_records is None
+                records += [r._replace(split=split) for r in shard_records or ()]
+            start += shard["images"]  # the manifest's count: one damaged shard is reported once
+        if not damaged and len(records) != entry["images"]:
             problems.append(
                 f"{folder}: {split} has {len(records)} images, the manifest says {entry['images']}"
             )
@@ -224,6 +244,9 @@ def run(args):
     """Runs `check` from parsed arguments; prints the listing; returns 1 on problems."""
     if os.path.isfile(os.path.join(args.source, shards.MANIFEST)):
         problems = check_prepared(args.source, args.captions_per_image)
+    elif os.path.isfile(os.path.join(args.source, PLAN)):
+        problems = [f"{args.source}: an unfinished `dove-data prepare` (it has {PLAN} but no "
+                    f"{shards.MANIFEST}): run the same prepare command again to finish it"]
     else:
         problems = check_source(args.source, args.images, args.format, args.use_verify,
                                 args.captions_per_image)

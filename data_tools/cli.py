@@ -24,8 +24,8 @@ DESCRIPTION = (
 
 
 def main(argv=None):
-    """Runs `dove-data`; returns the exit code (errors in the data: 1)."""
-    return run_command("dove-data", DESCRIPTION, COMMANDS, argv, handled_errors=(ValueError, OSError))
+    """Runs `dove-data`; returns the exit code (see `dove_keras.errors`)."""
+    return run_command("dove-data", DESCRIPTION, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from data_tools.images import list_images
-from data_tools.images import load_image
+from dove_keras.data.images import list_images
+from dove_keras.data.images import load_image
 
 
 def dhash(array, hash_size=8):
@@ -32,13 +32,13 @@ def dhash(array, hash_size=8):
     return (small[:, :-1] > small[:, 1:]).reshape(-1)
 
 
-def hash_folder(folder, hash_size=8, show_progress=True):
+def hash_folder(folder, hash_size=8, progress=True):
     """dHashes of every image under a folder.
 
     Args:
         folder: the folder (searched recursively).
         hash_size: see `dhash`.
-        show_progress: show a tqdm bar.
+        progress: show a tqdm bar.
 
     Returns:
         (sorted relative paths, bool array `(n, hash_size ** 2)`).
@@ -46,7 +46,7 @@ def hash_folder(folder, hash_size=8, show_progress=True):
     names = list_images(folder)
     bits = np.zeros((len(names), hash_size * hash_size), bool)
     for i, name in enumerate(tqdm(names, desc=f"hash {folder}", unit="img",
-                                  disable=not show_progress)):
+                                  disable=not progress)):
         bits[i] = dhash(load_image(f"{folder}/{name}"), hash_size)
     return names, bits
 
@@ -73,7 +73,7 @@ def find_overlap(bits_a, bits_b, max_distance, chunk_size=1024):
     return sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
 
 
-def dedup(folder_a, folder_b, output, hash_size=8, max_distance=6, show_progress=True):
+def dedup(folder_a, folder_b, output, hash_size=8, max_distance=6, progress=True):
     """Writes the images of `folder_a` that also appear in `folder_b` to a CSV.
 
     Args:
@@ -82,13 +82,13 @@ def dedup(folder_a, folder_b, output, hash_size=8, max_distance=6, show_progress
         output: CSV path; columns image_a, image_b, distance (relative paths).
         hash_size: see `dhash`.
         max_distance: largest Hamming distance reported.
-        show_progress: show tqdm bars.
+        progress: show tqdm bars.
 
     Returns:
         The list of (image_a, image_b, distance) rows written.
     """
-    names_a, bits_a = hash_folder(folder_a, hash_size, show_progress)
-    names_b, bits_b = hash_folder(folder_b, hash_size, show_progress)
+    names_a, bits_a = hash_folder(folder_a, hash_size, progress)
+    names_b, bits_b = hash_folder(folder_b, hash_size, progress)
     rows = [
         (names_a[i], names_b[j], d) for i, j, d in find_overlap(bits_a, bits_b, max_distance)
     ]

@@ -7,7 +7,11 @@ Each subcommand lives in a module defining `add_arguments(parser)` and
 
 import argparse
 import importlib
+import os
 import sys
+
+from dove_keras import errors
+from dove_keras.quiet import import_tensorflow_quietly
 
 
 def build_parser(prog, description, commands, argv):
@@ -29,20 +33,29 @@ def build_parser(prog, description, commands, argv):
     return parser
 
 
-def run_command(prog, description, commands, argv=None, handled_errors=()):
+def run_command(prog, description, commands, argv=None):
     """Parses `argv` and runs the chosen subcommand; returns its exit code.
 
-    Exceptions of the `handled_errors` types are printed as one
-    `prog command: error: ...` line and give exit code 1.
+    A command's exception is printed as one `prog command: error: ...` line
+    and gives the exit code of `dove_keras.errors` (1 a problem in the data
+    or the run, 2 an unusable invocation, 130 interrupted). Argparse's own
+    errors exit with 2.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(prog, description, commands, argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
+        return errors.EXIT_USAGE
     try:
-        return importlib.import_module(args._module).run(args) or 0
-    except handled_errors as error:
-        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        import_tensorflow_quietly()
+        return importlib.import_module(args._module).run(args) or errors.EXIT_OK
+    except KeyboardInterrupt:
+        print(f"{prog} {args.command}: interrupted; finished work is kept, run the same command "
+              "to resume", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+    except Exception as error:
+        if os.environ.get(errors.TRACEBACK_VARIABLE) or not errors.is_reported(error):
+            raise
+        print(f"{prog} {args.command}: error: {errors.message(error)}", file=sys.stderr)
+        return errors.exit_code(error)

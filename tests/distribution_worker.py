@@ -30,7 +30,7 @@ from training_fixtures import tiny_config  # noqa: E402
 
 # Frozen backbone (batch norm in inference mode) and no dropout: then a step
 # computes the same function of the global batch on any number of devices.
-MODEL = {"train_backbone": False, "dropout": 0.0, "word_dropout": 0.0}
+MODEL = {"train_image_backbone": False, "dropout": 0.0, "word_dropout": 0.0}
 DISTRIBUTIONS = ("none", "data_parallel")
 
 
@@ -47,7 +47,7 @@ class StepLosses(keras.callbacks.Callback):
 
 def probe_inputs(config):
     rng = np.random.default_rng(0)
-    side, length = config.data.image_size, config.data.caption_length
+    side, length = config.data.image_size, config.data.sequence_length
     images = rng.uniform(0, 255, (2, side, side, 3)).astype("float32")
     return images, rng.integers(2, 12, (3, length)).astype("int32")
 

@@ -32,6 +32,18 @@ def bad_inputs(dove, png):
     }
 
 
+def pixel_outputs(dove, encoded):
+    """`encode_image_pixels` of each image's decoded pixels (any size), concatenated."""
+    parts = []
+    for data in encoded:
+        if data[:3] == b"\xff\xd8\xff":
+            pixels = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
+        else:
+            pixels = tf.io.decode_image(data, channels=3)
+        parts.append(dove.encode_image_pixels(tf.cast(pixels, tf.float32)[None]))
+    return {key: tf.concat([part[key] for part in parts], 0) for key in parts[0]}
+
+
 def main(export_dir, inputs_path, out_path):
     inputs = np.load(inputs_path)
     blob, sizes = inputs["encoded"].tobytes(), inputs["encoded_sizes"]
@@ -41,6 +53,7 @@ def main(export_dir, inputs_path, out_path):
     results = {}
     calls = {
         "encode_image": dove.encode_image(tf.constant(encoded)),
+        "encode_image_pixels": pixel_outputs(dove, encoded),
         "encode_image_tensor": dove.encode_image_tensor(tf.constant(inputs["images"])),
         "encode_text": dove.encode_text(tf.constant([str(c) for c in inputs["captions"]])),
         "encode_text_ids": dove.encode_text_ids(tf.constant(inputs["token_ids"])),

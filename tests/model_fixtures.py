@@ -1,29 +1,38 @@
-"""Small DOVE models and inputs shared by the model tests."""
+"""Small DOVE retrievers and inputs shared by the model tests."""
+
+import inspect
 
 import numpy as np
 
-from dove_keras.models import DOVE
+from dove_keras.models import DOVEBackbone
+from dove_keras.models import DOVERetriever
 
 VOCABULARY_SIZE = 40
 IMAGE_SIDE = 64
 SMALL_MODEL = dict(
     vocabulary_size=VOCABULARY_SIZE,
-    backbone="tiny",
+    image_backbone="tiny",
     embedding_dim=16,
     word_dim=8,
     multiscale_grid=2,
     iga_key_dim=4,
 )
+_BACKBONE_ARGUMENTS = set(inspect.signature(DOVEBackbone.__init__).parameters)
 
 
-def small_model(length=12, regions=None, **overrides):
-    """A built small DOVE (built from shapes: no eager forward pass)."""
-    model = DOVE(**{**SMALL_MODEL, **overrides})
-    shapes = {"images": (None, IMAGE_SIDE, IMAGE_SIDE, 3), "token_ids": (None, length)}
+def small_model(regions=None, preprocessor=None, **overrides):
+    """A small `DOVERetriever` (no preprocessor unless given: it takes model inputs).
+
+    Args:
+        regions: `(N_r, D_r)` of precomputed regions, or None for grid regions.
+        preprocessor: an optional `DOVEPreprocessor`.
+        **overrides: `DOVEBackbone` and `DOVERetriever` arguments.
+    """
+    backbone = {key: value for key, value in overrides.items() if key in _BACKBONE_ARGUMENTS}
+    task = {key: value for key, value in overrides.items() if key not in _BACKBONE_ARGUMENTS}
     if regions is not None:
-        shapes.update(regions=(None,) + tuple(regions), region_mask=(None, regions[0]))
-    model.build(shapes)
-    return model
+        backbone.update(region_source="precomputed", region_dim=regions[1])
+    return DOVERetriever(DOVEBackbone(**{**SMALL_MODEL, **backbone}), preprocessor, **task)
 
 
 def batch(size=4, length=12, seed=0):

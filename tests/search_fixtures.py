@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dove_keras.data.tokenizer import normalize_caption
+from dove_keras.data.captions import normalize_caption
+from model_fixtures import IMAGE_SIDE
 from model_fixtures import VOCABULARY_SIZE
 from model_fixtures import small_model
 
@@ -67,19 +68,25 @@ def reference_token_ids(captions, length, words=WORDS):
 
 @functools.lru_cache(maxsize=None)
 def saved_small_model(length=12):
-    """`(model, model_path, vocabulary_path)`: a small DOVE saved as `.keras`.
+    """`(model, model_path, preset_path)`: a small retriever with its preprocessor, saved.
 
-    Built once per test process and shared by the export and search tests
-    (building costs seconds on JAX); the files live in a temporary folder
-    removed at exit.
+    The preprocessor holds `WORDS`, `length` tokens per caption and 64 px
+    images. Built once per test process and shared by the export and search
+    tests (building costs seconds on JAX); the `.keras` file and the preset
+    folder live in a temporary folder removed at exit.
     """
     import keras
+
+    from dove_keras.models import DOVEImageConverter
+    from dove_keras.models import DOVEPreprocessor
+    from dove_keras.models import DOVETokenizer
 
     folder = Path(tempfile.mkdtemp(prefix="dove-search-tests-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     keras.utils.set_random_seed(3)
-    model = small_model(length=length)
-    model_path, vocabulary = folder / "small.keras", folder / "vocab.txt"
+    preprocessor = DOVEPreprocessor(DOVETokenizer(WORDS), DOVEImageConverter(IMAGE_SIDE), sequence_length=length)
+    model = small_model(preprocessor=preprocessor)
+    model_path, preset = folder / "small.keras", folder / "preset"
     model.save(model_path)
-    vocabulary.write_text("\n".join(WORDS) + "\n")
-    return model, model_path, vocabulary
+    model.save_to_preset(str(preset))
+    return model, model_path, preset

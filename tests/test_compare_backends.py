@@ -4,11 +4,10 @@ import keras
 import pandas as pd
 import pytest
 
-from dove_keras.data.tokenizer import CaptionTokenizer
 from dove_keras.backends import BACKENDS
 from dove_keras.training.compare import compare_backends
-from dove_keras.training.runner import build_model
-from dove_keras.training.runner import seed_everything
+from dove_keras.training.factory import build_retriever
+from dove_keras.training.seeding import seed_everything
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
@@ -21,9 +20,8 @@ def test_backends_agree_before_the_first_update_and_artefacts_are_written(tmp_pa
     make_prepared(str(tmp_path / "data"))
     config = tiny_config(str(tmp_path / "data"), tmp_path / "run")
     seed_everything(config.seed, deterministic=False)
-    vocabulary_size = CaptionTokenizer(config.data.vocabulary, config.data.caption_length).vocabulary_size
     weights = str(tmp_path / "initial.weights.h5")
-    build_model(config, vocabulary_size).save_weights(weights)  # in-process: saves a TF start
+    build_retriever(config).save_weights(weights)  # in-process: saves a TF start
     comparison = compare_backends(
         config, steps=3, eval_split="test", initial_weights=weights, verbose=False
     )

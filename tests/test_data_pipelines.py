@@ -1,4 +1,4 @@
-"""tf.data pipelines: contract dicts, normalisation, determinism, eval order, fit."""
+"""tf.data pipelines: raw contract dicts, the preprocessor over them, determinism, eval order, fit."""
 
 import json
 
@@ -9,11 +9,14 @@ import tensorflow as tf
 from keras import ops
 from PIL import Image
 
-from data_tools.prepare import prepare
+from dove_keras.data import augmentation
 from dove_keras.data import pipelines
-from dove_keras.data.tokenizer import CaptionTokenizer
+from dove_keras.data.prepare import prepare
+from dove_keras.models import DOVEImageConverter
+from dove_keras.models import DOVEPreprocessor
+from dove_keras.models import DOVETokenizer
 
-MEAN, STD = np.array(pipelines.IMAGENET_MEAN), np.array(pipelines.IMAGENET_STD)
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 WORDS = ["a", "plane", "red", "sea", "tree", "field"]
 
 
@@ -33,9 +36,9 @@ def prepared(tmp_path_factory):
         images.append({"filename": name, "split": "train" if i < 8 else "test",
                        "sentences": [{"raw": c} for c in captions]})
     (root / "dataset_x.json").write_text(json.dumps({"images": images}))
-    prepare(root / "dataset_x.json", root, root / "out", shard_size=3, show_progress=False)
-    return {"dir": str(root / "out"), "images": images, "arrays": arrays,
-            "tokenizer": CaptionTokenizer(WORDS, sequence_length=6)}
+    prepare(root / "dataset_x.json", root, root / "out", shard_size=3, progress=False)
+    layer = DOVEPreprocessor(DOVETokenizer(WORDS), DOVEImageConverter(32), sequence_length=6)
+    return {"dir": str(root / "out"), "images": images, "arrays": arrays, "preprocessor": layer}
 
 
 def as_numpy(dataset):
@@ -43,15 +46,16 @@ def as_numpy(dataset):
 
 
 def test_train_batches_follow_the_contract(prepared):
-    tokenizer = prepared["tokenizer"]
-    dataset = pipelines.make_train_dataset(
-        prepared["dir"], tokenizer, batch_size=8, image_size=32, seed=0, shuffle_buffer=16)
+    dataset = pipelines.make_train_dataset(prepared["dir"], batch_size=8, image_size=32, seed=0, shuffle_buffer=16)
     assert dataset.cardinality().numpy() == 5  # 40 captions // 8
-    batches = as_numpy(dataset)
+    raw = as_numpy(dataset)
+    assert set(raw[0]) == {"images", "captions", "image_ids"}
+    assert raw[0]["images"].min() >= 0 and raw[0]["images"].max() <= 255
+    batches = as_numpy(dataset.map(prepared["preprocessor"]))
     assert len(batches) == 5
     seen = []
     for batch in batches:
-        assert set(batch) == {"images", "token_ids", "image_ids"}
+        assert set(batch) == {"images", "token_ids", "padding_mask", "image_ids"}
         assert batch["images"].shape == (8, 32, 32, 3) and batch["images"].dtype == np.float32
         assert batch["token_ids"].shape == (8, 6) and batch["token_ids"].dtype == np.int32
         assert batch["image_ids"].shape == (8,) and batch["image_ids"].dtype == np.int32
@@ -59,7 +63,7 @@ def test_train_batches_follow_the_contract(prepared):
         assert (batch["images"] >= low - 1e-5).all() and (batch["images"] <= high + 1e-5).all()
         for ids, image_id in zip(batch["token_ids"], batch["image_ids"]):
             captions = [s["raw"] for s in prepared["images"][image_id]["sentences"]]
-            own = tokenizer(captions).numpy()
+            own = prepared["preprocessor"].token_ids(tf.constant(captions)).numpy()
             k = next(k for k in range(5) if (own[k] == ids).all())
             seen.append((int(image_id), k))
     assert sorted(seen) == [(i, k) for i in range(8) for k in range(5)]  # every caption once
@@ -68,8 +72,7 @@ def test_train_batches_follow_the_contract(prepared):
 def test_train_determinism_with_seed(prepared):
     def epochs(seed):
         dataset = pipelines.make_train_dataset(
-            prepared["dir"], prepared["tokenizer"], batch_size=8, image_size=32, seed=seed,
-            shuffle_buffer=16)
+            prepared["dir"], batch_size=8, image_size=32, seed=seed, shuffle_buffer=16)
         return as_numpy(dataset), as_numpy(dataset)
 
     def same(a, b):
@@ -82,11 +85,10 @@ def test_train_determinism_with_seed(prepared):
 
 
 def test_eval_order_and_normalisation(prepared):
-    tokenizer = prepared["tokenizer"]
-    image_ds, caption_ds = pipelines.make_eval_datasets(
-        prepared["dir"], tokenizer, batch_size=3, image_size=32)
-    images = as_numpy(image_ds)
-    captions = as_numpy(caption_ds)
+    layer = prepared["preprocessor"]
+    image_ds, caption_ds = pipelines.make_eval_datasets(prepared["dir"], batch_size=3)
+    images = as_numpy(image_ds.map(layer))
+    captions = as_numpy(caption_ds.map(layer))
     assert [len(b["image_ids"]) for b in images] == [3, 1]
     assert image_ds.cardinality().numpy() == 2 and caption_ds.cardinality().numpy() == 7
     image_ids = np.concatenate([b["image_ids"] for b in images])
@@ -98,33 +100,33 @@ def test_eval_order_and_normalisation(prepared):
     np.testing.assert_array_equal(caption_ids, np.arange(20) // 5)
     tokens = np.concatenate([b["token_ids"] for b in captions])
     texts = [s["raw"] for image in prepared["images"][8:] for s in image["sentences"]]
-    np.testing.assert_array_equal(tokens, tokenizer(texts).numpy())
+    np.testing.assert_array_equal(tokens, layer.token_ids(tf.constant(texts)).numpy())
 
 
 def test_eval_resize_and_caption_count_check(prepared, tmp_path):
-    image_ds, _ = pipelines.make_eval_datasets(
-        prepared["dir"], prepared["tokenizer"], batch_size=4, image_size=64)
-    assert next(iter(image_ds))["images"].shape == (4, 64, 64, 3)
+    image_ds, _ = pipelines.make_eval_datasets(prepared["dir"], batch_size=4)
+    larger = DOVEPreprocessor(DOVETokenizer(WORDS), DOVEImageConverter(64))
+    assert next(iter(image_ds.map(larger)))["images"].shape == (4, 64, 64, 3)
     (tmp_path / "a.png").write_bytes(open(f"{prepared['dir']}/../0.png", "rb").read())
     (tmp_path / "dataset_x.json").write_text(json.dumps({"images": [
         {"filename": "a.png", "split": "test", "sentences": [{"raw": "a"}] * 4}]}))
-    prepare(tmp_path / "dataset_x.json", tmp_path, tmp_path / "out", show_progress=False)
+    prepare(tmp_path / "dataset_x.json", tmp_path, tmp_path / "out", captions_per_image=0, progress=False)
     with pytest.raises(ValueError, match=r"4 captions for 1 images; evaluation needs 5"):
-        pipelines.make_eval_datasets(tmp_path / "out", prepared["tokenizer"])
+        pipelines.make_eval_datasets(tmp_path / "out")
     with pytest.raises(ValueError, match="fewer than one batch of 100"):
-        pipelines.make_train_dataset(prepared["dir"], prepared["tokenizer"])
+        pipelines.make_train_dataset(prepared["dir"])
 
 
 def test_augmentation_parts():
-    assert [pipelines.train_resize_size(s) for s in (256, 128, 64)] == [278, 139, 70]
+    assert [augmentation.train_resize_size(s) for s in (256, 128, 64)] == [278, 139, 70]
     image = np.random.default_rng(0).random((9, 9, 3)).astype(np.float32)
-    np.testing.assert_allclose(pipelines.rotate_image(image, 0.0).numpy(), image, atol=1e-6)
+    np.testing.assert_allclose(augmentation.rotate_image(image, 0.0).numpy(), image, atol=1e-6)
     np.testing.assert_allclose(
-        pipelines.rotate_image(image, np.pi / 2).numpy(), np.rot90(image), atol=1e-5)
+        augmentation.rotate_image(image, np.pi / 2).numpy(), np.rot90(image), atol=1e-5)
     seed = tf.constant([1, 2])
-    out = pipelines.augment_image(tf.constant(image * 255, tf.uint8), seed, 8).numpy()
-    again = pipelines.augment_image(tf.constant(image * 255, tf.uint8), seed, 8).numpy()
-    other = pipelines.augment_image(tf.constant(image * 255, tf.uint8), seed + 1, 8).numpy()
+    out = augmentation.augment_image(tf.constant(image * 255, tf.uint8), seed, 8).numpy()
+    again = augmentation.augment_image(tf.constant(image * 255, tf.uint8), seed, 8).numpy()
+    other = augmentation.augment_image(tf.constant(image * 255, tf.uint8), seed + 1, 8).numpy()
     assert out.shape == (8, 8, 3)
     np.testing.assert_array_equal(out, again)
     assert not np.array_equal(out, other)
@@ -151,10 +153,10 @@ class TinyModel(keras.Model):
 
 
 def test_dataset_feeds_fit_on_this_backend(prepared):
-    tokenizer = prepared["tokenizer"]
-    dataset = pipelines.make_train_dataset(
-        prepared["dir"], tokenizer, batch_size=8, image_size=32, seed=0, shuffle_buffer=16)
-    model = TinyModel(tokenizer.vocabulary_size)
+    layer = prepared["preprocessor"]
+    dataset = pipelines.make_train_dataset(prepared["dir"], batch_size=8, image_size=32, seed=0, shuffle_buffer=16)
+    dataset = dataset.map(layer)
+    model = TinyModel(layer.tokenizer.vocabulary_size())
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = model.fit(dataset, epochs=2, verbose=0, shuffle=False)
     assert len(history.history["loss"]) == 2

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data_tools import prepare as prepare_module
+from dove_keras.data import prepare as prepare_module
 from data_tools.cli import main
-from data_tools.prepare import prepare
+from dove_keras.data.prepare import prepare
 from dove_keras.data import readers
 from dove_keras.data import shards
 
@@ -57,7 +57,7 @@ def test_real_pairs_round_trip_pixel_identical(shared_data, tmp_path):
     assert len(pairs) == 40
     source = write_karpathy(tmp_path / "dataset_real.json",
                             [(p["path"], "train", p["sentences"]) for p in pairs])
-    manifest = prepare(source, root, tmp_path / "out", shard_size=16, show_progress=False)
+    manifest = prepare(source, root, tmp_path / "out", shard_size=16, progress=False)
     entry = manifest["splits"]["train"]
     assert (entry["images"], entry["captions"], len(entry["shards"])) == (40, 200, 3)
     assert entry["image_sizes"] == {"224x224": 15, "256x256": 11, "384x384": 5, "500x500": 9}
@@ -76,7 +76,7 @@ def test_interrupted_prepare_resumes_to_identical_bytes(tmp_path, monkeypatch):
     names = make_images(tmp_path / "images", 10)
     source = write_karpathy(tmp_path / "dataset_x.json",
                             [(n, "train", [f"a caption {i}"] * 5) for i, n in enumerate(names)])
-    kwargs = dict(shard_size=3, show_progress=False)
+    kwargs = dict(shard_size=3, progress=False)
     prepare(source, tmp_path / "images", tmp_path / "full", **kwargs)
 
     calls = []
@@ -110,11 +110,11 @@ def test_interrupted_prepare_resumes_to_identical_bytes(tmp_path, monkeypatch):
 def test_different_plan_needs_overwrite(tmp_path):
     names = make_images(tmp_path / "images", 4)
     source = write_karpathy(tmp_path / "dataset_x.json", [(n, "test", ["x"] * 5) for n in names])
-    prepare(source, tmp_path / "images", tmp_path / "out", shard_size=2, show_progress=False)
+    prepare(source, tmp_path / "images", tmp_path / "out", shard_size=2, progress=False)
     with pytest.raises(ValueError, match=r"different prepare run \(changed: shard_size\)"):
-        prepare(source, tmp_path / "images", tmp_path / "out", shard_size=3, show_progress=False)
+        prepare(source, tmp_path / "images", tmp_path / "out", shard_size=3, progress=False)
     prepare(source, tmp_path / "images", tmp_path / "out", shard_size=3, overwrite=True,
-            show_progress=False)
+            progress=False)
     assert sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".tfrecord")) == [
         "test-00000-of-00002.tfrecord", "test-00001-of-00002.tfrecord"]
 
@@ -129,9 +129,9 @@ def test_empty_captions_error_or_drop(tmp_path):
     with pytest.raises(readers.DataFormatError, match=r"(?s)3 caption\(s\) are empty.*"
                        r"image 0 \(img_0\.png\) caption 2: '\.\.\.'.*"
                        r"image 1 \(img_1\.tif\) caption 1"):
-        prepare(source, tmp_path / "images", tmp_path / "a", show_progress=False)
+        prepare(source, tmp_path / "images", tmp_path / "a", progress=False)
     manifest = prepare(source, tmp_path / "images", tmp_path / "b", empty_captions="drop",
-                       show_progress=False)
+                       progress=False)
     assert manifest["splits"]["train"]["dropped_empty_captions"] == 3
     records = read_records(tmp_path / "b", "train")
     assert [(r["filename"], r["captions"], r["image_id"]) for r in records] == [
@@ -144,7 +144,7 @@ def test_missing_images_are_listed_before_writing(tmp_path):
         (n, "train", ["x"]) for n in names + ["gone_1.tif", "gone_2.jpg"]])
     with pytest.raises(readers.DataFormatError,
                        match=r"(?s)2 problem.*gone_1\.tif not found.*gone_2"):
-        prepare(source, tmp_path / "images", tmp_path / "out", show_progress=False)
+        prepare(source, tmp_path / "images", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from data_tools.cli import main
-from data_tools.vocab import build_vocabulary
-from data_tools.vocab import glove_matrix
+from dove_keras.data.vocabulary import build_vocabulary
+from dove_keras.data.vocabulary import glove_matrix
 from dove_keras.data import readers
-from dove_keras.data.tokenizer import CaptionTokenizer
+from dove_keras.models import DOVETokenizer
 
 
 def test_order_and_min_count():
@@ -34,7 +34,7 @@ def test_real_training_vocabulary_counts(shared_data, tmp_path):
                                   for ch in no_apostrophes).split())
     expected = sorted((w for w, n in counts.items() if n >= 2), key=lambda w: (-counts[w], w))
     assert words == expected
-    assert CaptionTokenizer(str(out)).vocabulary_size == len(words) + 2
+    assert DOVETokenizer(str(out)).vocabulary_size() == len(words) + 2
 
 
 def test_glove_matrix(tmp_path):

@@ -17,6 +17,7 @@ from dove_keras import cli
 from dove_keras.commands import demo
 from dove_keras.metrics.chance import chance_recalls
 from dove_keras.training import save_config
+from dove_keras.training.synthetic_experiment import prepare_synthetic_data
 
 # 600 scenes at 64 px: 360 train images (1,800 captions), 120 val, 120 test;
 # 2 epochs learn 2.7-3.6 x chance mR depending on the backend (fixed seed).
@@ -26,7 +27,7 @@ SHORT_RUN = [
     "--embedding-dim", "64", "--seed", "0",
 ]
 ARTEFACTS = [
-    "config.yaml", "history.csv", "model.keras", "curves.png", "examples_test.png",
+    "config.yaml", "history.csv", "model.keras", "preset/task.json", "curves.png", "examples_test.png",
     "results_test_roam.csv", "results_test_roam.md", "demo_summary.md",
 ]
 
@@ -58,7 +59,7 @@ def test_demo_writes_every_artefact(demo_run):
         with Image.open(run_dir / name) as image:
             assert image.format == "PNG" and image.width >= min_width, name
     with zipfile.ZipFile(run_dir / "model.keras") as archive:
-        assert json.loads(archive.read("config.json"))["class_name"] == "DOVE"
+        assert json.loads(archive.read("config.json"))["class_name"] == "DOVERetriever"
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history["epoch"]) == [0, 1] and history["val_mR"].notna().all()
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -110,7 +111,7 @@ def test_demo_reuses_its_cached_data(demo_run):
     files.append(root / "scenes" / "images" / "00000.png")
     before = [(path.stat().st_mtime_ns, path.read_bytes()) for path in files]
     vocabulary = (root / "vocab.txt").read_text()
-    data = demo.prepare_demo_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
+    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
     assert data["prepared"] == str(root / "prepared") and data["train_captions"] == 1800
     assert [(path.stat().st_mtime_ns, path.read_bytes()) for path in files] == before
     assert (root / "vocab.txt").read_text() == vocabulary
@@ -118,13 +119,13 @@ def test_demo_reuses_its_cached_data(demo_run):
 
 def test_demo_ablation_flags_reach_the_config(demo_run):
     output_dir, _, _ = demo_run
-    data = demo.prepare_demo_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
+    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
     args = parse(["--output-dir", str(output_dir), "--no-roam", "--no-dtga", "--epochs", "5",
-                  "--learning-rate", "0.002", "--backbone", "resnet18", "--seed", "7"])
+                  "--learning-rate", "0.002", "--image-backbone", "resnet18", "--seed", "7"])
     config = demo.demo_config(args, data)
     assert not config.model.use_roam and not config.model.use_dtga
     assert config.output_dir == str(output_dir / "dove_no-roam_no-dtga")
-    assert (config.model.backbone, config.seed, config.training.epochs) == ("resnet18", 7, 5)
+    assert (config.model.image_backbone, config.seed, config.training.epochs) == ("resnet18", 7, 5)
     # Adam at 0.002, halved for the last epoch only.
     assert (config.optimizer.learning_rate, config.optimizer.decay_rate) == (0.002, 0.5)
     assert config.optimizer.decay_epochs == 4
@@ -164,7 +165,7 @@ def test_demo_help_explains_every_option(capsys):
     text = " ".join(capsys.readouterr().out.split())
     options = [
         "--output-dir", "--num-images", "--scene-size", "--split-fractions", "--seed",
-        "--image-size", "--backbone", "--embedding-dim", "--epochs", "--batch-size",
+        "--image-size", "--image-backbone", "--embedding-dim", "--epochs", "--batch-size",
         "--learning-rate", "--no-roam", "--no-dtga", "--backend",
     ]
     for option in options:
@@ -172,15 +173,15 @@ def test_demo_help_explains_every_option(capsys):
     assert "KERAS_BACKEND" in text and "(default: 2000)" in text and "(default: 7)" in text
 
 
-def test_demo_drops_only_a_backup_of_other_settings(demo_run, tmp_path):
+def test_demo_resumes_only_a_backup_of_its_own_settings(demo_run, tmp_path):
+    from dove_keras.training.run_folder import is_resumable
+
     output_dir, _, _ = demo_run
-    data = demo.prepare_demo_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
+    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
     config = demo.demo_config(parse(["--output-dir", str(tmp_path)]), data)
     backup = tmp_path / "dove" / "backup"
     backup.mkdir(parents=True)
     save_config(config, tmp_path / "dove" / "config.yaml")
-    demo._drop_stale_backup(config)
-    assert backup.is_dir()  # same settings: the run resumes from it
+    assert is_resumable(config)  # same settings: the run resumes from it
     config.training.epochs += 1
-    demo._drop_stale_backup(config)
-    assert not backup.exists()
+    assert not is_resumable(config)  # other settings: the demo starts afresh

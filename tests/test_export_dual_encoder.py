@@ -17,6 +17,10 @@ from dove_keras.search import Searcher
 from dove_keras.search import build_index
 from dove_keras.search import load_encoder
 from model_fixtures import batch
+from dove_keras.models import DOVEImageConverter
+from dove_keras.models import DOVEPreprocessor
+from dove_keras.models import DOVETokenizer
+from dove_keras.search import ImageFolder
 from model_fixtures import small_model
 from search_fixtures import WORDS
 from search_fixtures import write_image_folder
@@ -30,8 +34,9 @@ pytestmark = pytest.mark.skipif(
 
 def test_dual_encoder_export_scores_the_global_cosine_and_searches(tmp_path):
     keras.utils.set_random_seed(4)
-    model = small_model(use_roam=False)
-    export_saved_model(model, WORDS, tmp_path / "export", image_size=64, sequence_length=12)
+    preprocessor = DOVEPreprocessor(DOVETokenizer(WORDS), DOVEImageConverter(64), sequence_length=12)
+    model = small_model(use_roam=False, preprocessor=preprocessor)
+    export_saved_model(model, tmp_path / "export")
     dove = tf.saved_model.load(str(tmp_path / "export"))
     inputs = batch(size=3)
     images = dove.encode_image_tensor(tf.constant(inputs["images"]))
@@ -44,7 +49,7 @@ def test_dual_encoder_export_scores_the_global_cosine_and_searches(tmp_path):
 
     write_image_folder(tmp_path / "pictures", count=3)
     encoder = load_encoder(tmp_path / "export")
-    build_index(encoder, tmp_path / "pictures", tmp_path / "index", batch_size=4, progress=False)
+    build_index(encoder, ImageFolder(tmp_path / "pictures"), tmp_path / "index", batch_size=4, progress=False)
     index = ImageIndex(tmp_path / "index")
     assert set(index.features([0])) == {"global", "fused"}
     results = Searcher(index, encoder).search("w3 w4", k=2, candidates=3)

@@ -16,14 +16,13 @@ from keras import ops
 from dove_keras import cli
 from dove_keras.export import export_saved_model
 from dove_keras.export import read_metadata
-from dove_keras.models import DOVE
+from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
 from dove_keras.search import Searcher
 from dove_keras.search import build_index
 from dove_keras.search import load_encoder
-from dove_keras.search.images import model_inputs
-from model_fixtures import SMALL_MODEL
 from model_fixtures import batch
+from model_fixtures import small_model
 from search_fixtures import WORDS
 from search_fixtures import decode
 from search_fixtures import encode
@@ -46,13 +45,9 @@ CAPTIONS = [
 def exported(tmp_path_factory):
     """A small model, its `dove export`, and what the export gave in a clean process."""
     folder = tmp_path_factory.mktemp("export")
-    model, model_path, vocabulary = saved_small_model(LENGTH)
+    model, model_path, preset = saved_small_model(LENGTH)
     path = folder / "dove_export"
-    code = cli.main([
-        "export", "--model", str(model_path), "--vocabulary", str(vocabulary),
-        "--image-size", str(SIDE), "--sequence-length", str(LENGTH), "--out", str(path),
-    ])
-    assert code == 0
+    assert cli.main(["export", "--preset", str(preset), "--out", str(path)]) == 0  # no other option needed
     pictures = [picture(0, 64, 64), picture(1, 50, 70), picture(2, 90, 80)]
     encoded = [
         encode(pictures[0], "PNG"),
@@ -79,7 +74,7 @@ def exported(tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return {
-        "model": model, "model_path": model_path, "vocabulary": vocabulary, "path": path,
+        "model": model, "model_path": model_path, "preset": preset, "path": path,
         "inputs": inputs, "decoded": [decode(e) for e in encoded], "outputs": dict(np.load(out)),
     }
 
@@ -102,9 +97,10 @@ def _assert_close(outputs, endpoint, expected):
 def test_raw_image_endpoint_matches_keras_model(exported):
     model = exported["model"]
     # Reference: the Pillow pixels (the training data's decoder) through the
-    # evaluation pipeline's resize and normalisation, then the Keras model.
-    expected = _numpy(model.encode_image(model_inputs(exported["decoded"], SIDE)))
+    # preprocessor's resize and normalisation, then the Keras model.
+    expected = _numpy(model.embed_images(exported["decoded"]))
     _assert_close(exported["outputs"], "encode_image", expected)
+    _assert_close(exported["outputs"], "encode_image_pixels", expected)
 
 
 def test_raw_text_endpoint_matches_keras_model(exported):
@@ -153,8 +149,8 @@ def test_bad_raw_inputs_give_clear_errors(exported):
         assert errors[case][0] == kind, f"{case}: {errors[case]}"
         assert fragment in errors[case][1], f"{case}: {errors[case][1][:500]}"
     # The garbage input is named by its batch index.
-    assert "bytes (TIFF and raw pixels are not accepted" in errors["image_garbage"][1]
-    assert errors["image_garbage"][1].split("images):]")[-1].strip().startswith("[1]")
+    assert "TIFF is not decoded in the graph" in errors["image_garbage"][1]
+    assert errors["image_garbage"][1].split("encode_image_pixels):]")[-1].strip().startswith("[1]")
 
 
 def test_metadata_describes_the_export(exported):
@@ -162,10 +158,10 @@ def test_metadata_describes_the_export(exported):
     assert metadata["image_size"] == SIDE
     assert metadata["sequence_length"] == LENGTH
     assert metadata["vocabulary_size"] == len(WORDS) + 2
-    assert metadata["num_regions"] == exported["outputs"]["encode_image/regions"].shape[1]
-    assert metadata["num_genes"] == exported["outputs"]["encode_text/genes"].shape[1]
+    assert metadata["region_count"] == exported["outputs"]["encode_image/regions"].shape[1]
+    assert metadata["gene_count"] == exported["outputs"]["encode_text/genes"].shape[1]
     assert metadata["exported_from_backend"] in ("tensorflow", "jax")
-    assert metadata["model_config"]["embedding_dim"] == exported["model"].embedding_dim
+    assert metadata["model_config"]["embedding_dim"] == exported["model"].backbone.embedding_dim
 
 
 def test_search_with_the_export_matches_the_keras_model(exported, tmp_path):
@@ -173,8 +169,8 @@ def test_search_with_the_export_matches_the_keras_model(exported, tmp_path):
     write_image_folder(folder, count=5)
     results = {}
     for name, model in (("export", exported["path"]), ("keras", exported["model"])):
-        encoder = load_encoder(model, exported["vocabulary"], SIDE, LENGTH)
-        build_index(encoder, folder, tmp_path / name, batch_size=4, progress=False)
+        encoder = load_encoder(model)
+        build_index(encoder, ImageFolder(folder), tmp_path / name, batch_size=4, progress=False)
         searcher = Searcher(ImageIndex(tmp_path / name), encoder)
         results[name] = searcher.search("w3 w4 w9", k=5, candidates=5).sort_values("path")
     export, reference = results["export"], results["keras"]
@@ -185,31 +181,28 @@ def test_search_with_the_export_matches_the_keras_model(exported, tmp_path):
 
 def test_export_refuses_what_it_cannot_serve(exported, tmp_path):
     model = exported["model"]
-    with pytest.raises(ValueError, match="vocabulary_size 12.*expects vocabulary_size 40"):
-        export_saved_model(model, WORDS[:10], tmp_path / "a", image_size=SIDE, sequence_length=LENGTH)
-    with pytest.raises(ValueError, match="multiple of 32"):
-        export_saved_model(model, WORDS, tmp_path / "b", image_size=70, sequence_length=LENGTH)
+    with pytest.raises(ValueError, match="has no preprocessor"):
+        export_saved_model(small_model(), tmp_path / "a")
     with pytest.raises(ValueError, match="exists; pass overwrite=True"):
-        export_saved_model(model, WORDS, exported["path"], image_size=SIDE, sequence_length=LENGTH)
-    precomputed = DOVE(**SMALL_MODEL, region_source="precomputed")
+        export_saved_model(model, exported["path"])
+    precomputed = small_model(regions=(3, 10), preprocessor=model.preprocessor)
     with pytest.raises(ValueError, match="Only region_source='grid'"):
-        export_saved_model(precomputed, WORDS, tmp_path / "c", image_size=SIDE, sequence_length=LENGTH)
-    assert not any((tmp_path / name).exists() for name in "abc")
+        export_saved_model(precomputed, tmp_path / "c")
+    assert not any((tmp_path / name).exists() for name in "ac")
 
 
 def test_export_command_reports_bad_arguments(exported, tmp_path, capsys):
     out = str(tmp_path / "out")
-    assert cli.main(["export", "--model", str(exported["model_path"]), "--out", out]) == 2
-    assert "--model needs --vocabulary" in capsys.readouterr().err
-    code = cli.main(["export", "--model", str(exported["model_path"]), "--vocabulary",
-                     str(exported["vocabulary"]), "--out", str(exported["path"])])
+    assert cli.main(["export", "--preset", str(exported["preset"]), "--model", "x.keras", "--out", out]) == 2
+    assert "give exactly one of --preset DIR, --model FILE.keras or --config FILE" in capsys.readouterr().err
+    code = cli.main(["export", "--model", str(exported["model_path"]), "--out", str(exported["path"])])
     assert code == 2
     assert "exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
     config = tmp_path / "config.yaml"
     config.write_text(
         f"output_dir: {tmp_path / 'run'}\ndata:\n  prepared_dir: {tmp_path}\n"
-        f"  vocabulary: {exported['vocabulary']}\n"
+        f"  vocabulary: {exported['preset'] / 'assets' / 'tokenizer' / 'vocabulary.txt'}\n"
     )
     assert cli.main(["export", "--config", str(config), "--out", out]) == 2
-    assert "weights file not found" in capsys.readouterr().err
+    assert "model not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -90,7 +90,7 @@ def test_region_features_rejects_k_above_region_count():
 
 @pytest.mark.parametrize("side", [64, 128])
 def test_multiscale_fusion_token_grid(side):
-    layer = MultiscaleFusion(16, grid_size=2)
+    layer = MultiscaleFusion(16, multiscale_grid=2)
     p5 = side // 32
     out = layer([random(2, 4 * p5, 4 * p5, 8), random(2, 2 * p5, 2 * p5, 12), random(2, p5, p5, 20)])
     assert tuple(out.shape) == (2, 4, 16)

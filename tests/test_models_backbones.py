@@ -1,10 +1,10 @@
-"""Backbones from config, local keras-hub presets and weights files (offline)."""
+"""Image backbones from config, local keras-hub presets and weights files (offline)."""
 
 import keras
 import numpy as np
 import pytest
 
-from dove_keras.models import build_backbone
+from dove_keras.models import build_image_backbone
 from model_fixtures import small_model
 
 
@@ -13,29 +13,31 @@ def same_weights(a, b):
 
 
 def test_named_configs_have_the_expected_pyramid():
-    resnet50 = build_backbone("resnet50")
+    resnet50 = build_image_backbone("resnet50")
     channels = [resnet50.pyramid_outputs[p].shape[-1] for p in ("P3", "P4", "P5")]
     assert channels == [512, 1024, 2048]
     assert 23_000_000 < resnet50.count_params() < 24_000_000
-    tiny = build_backbone("tiny")
+    tiny = build_image_backbone("tiny")
     assert tiny.count_params() < 1_000_000
 
 
 def test_local_preset_directory_and_weights_file(tmp_path):
     keras.utils.set_random_seed(0)
-    source = build_backbone("tiny")
+    source = build_image_backbone("tiny")
     source.save_to_preset(str(tmp_path / "preset"))
-    assert same_weights(build_backbone(str(tmp_path / "preset")), source)
+    assert same_weights(build_image_backbone(str(tmp_path / "preset")), source)
     weights = str(tmp_path / "tiny.weights.h5")
     source.save_weights(weights)
-    loaded = build_backbone("tiny", weights=weights)
+    loaded = build_image_backbone("tiny", weights=weights)
     assert same_weights(loaded, source)
-    model = small_model(backbone=str(tmp_path / "preset"))
-    assert same_weights(model.image_encoder.pyramid, source)
+    model = small_model(image_backbone=str(tmp_path / "preset"))
+    assert same_weights(model.backbone.image_encoder.pyramid, source)
 
 
 def test_bad_backbones_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match="Unknown backbone"):
-        build_backbone("./no/such/dir")
+    with pytest.raises(ValueError, match="preset directory not found: ./no/such/dir"):
+        build_image_backbone("./no/such/dir")
+    with pytest.raises(ValueError, match="Unknown image backbone"):
+        build_image_backbone(7)
     with pytest.raises(ValueError, match="weights file not found"):
-        build_backbone("tiny", weights=str(tmp_path / "missing.weights.h5"))
+        build_image_backbone("tiny", weights=str(tmp_path / "missing.weights.h5"))

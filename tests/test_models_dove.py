@@ -9,7 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 import numpy_reference as ref
-from dove_keras.models import DOVE
+from dove_keras.models import DOVEBackbone
+from dove_keras.models import DOVERetriever
 from model_fixtures import SMALL_MODEL
 from model_fixtures import batch
 from model_fixtures import small_model
@@ -61,7 +62,7 @@ def test_chunked_score_equals_full_pairwise_call(model):
 
 def test_a_model_never_called_scores_like_its_forward_pass():
     keras.utils.set_random_seed(1)
-    fresh = DOVE(**SMALL_MODEL)  # not built: scoring builds IGA before compiling it
+    fresh = DOVERetriever(DOVEBackbone(**SMALL_MODEL))  # never called: scoring compiles IGA alone
     x = batch(size=3, length=12)
     images, texts = fresh.encode_image(x["images"]), fresh.encode_text(x["token_ids"])
     scores = fresh.score(images, texts)
@@ -73,7 +74,7 @@ def test_a_model_never_called_scores_like_its_forward_pass():
 def test_unmasked_bigru_equals_keras_masked_bidirectional(model):
     token_ids = batch(size=4, length=12)["token_ids"]
     mask = ops.convert_to_tensor(token_ids != 0)
-    encoder = model.text_encoder
+    encoder = model.backbone.text_encoder
     words = encoder.word_embedding(ops.convert_to_tensor(token_ids))
     masked = numpy(encoder.recurrent(words, mask=mask))
     unmasked = numpy(encoder._bidirectional_states(words, mask, training=False))
@@ -115,7 +116,7 @@ def test_use_roam_false_is_a_plain_dual_encoder():
     x = batch()
     out = predict(model, x)
     assert set(out) == {"global_similarity"}
-    assert model.iga is None and not hasattr(model.image_encoder, "ifa")
+    assert model.backbone.iga is None and not hasattr(model.backbone.image_encoder, "ifa")
     images, texts = model.encode_image(x["images"]), model.encode_text(x["token_ids"])
     np.testing.assert_allclose(model.score(images, texts), numpy(out["global_similarity"]), atol=1e-6)
     global_ = ref.triplet_loss(numpy(out["global_similarity"]), x["image_ids"], 0.2, False)
@@ -125,13 +126,13 @@ def test_use_roam_false_is_a_plain_dual_encoder():
 def test_use_dtga_false_uses_word_states_as_genes():
     model = small_model(use_dtga=False)
     texts = model.encode_text(batch(length=12)["token_ids"])
-    assert model.text_encoder.genome is None
+    assert model.backbone.text_encoder.genome is None
     assert tuple(texts["genes"].shape) == (4, 12, 16)
     np.testing.assert_array_equal(numpy(texts["gene_mask"]), batch(length=12)["token_ids"] != 0)
 
 
 def test_precomputed_regions_ignore_padding():
-    model = small_model(region_source="precomputed", regions=(3, 10))
+    model = small_model(regions=(3, 10))
     rng = np.random.default_rng(3)
     images = batch(size=2)["images"]
     regions = rng.standard_normal((2, 3, 10)).astype("float32")
@@ -143,11 +144,11 @@ def test_precomputed_regions_ignore_padding():
 
 
 def test_frozen_backbone_is_not_trained(model):
-    pyramid = model.image_encoder.pyramid
+    pyramid = model.backbone.image_encoder.pyramid
     assert pyramid.trainable_weights == []
     assert len(model.trainable_weights) > 0
-    trainable = small_model(train_backbone=True)
-    assert len(trainable.image_encoder.pyramid.trainable_weights) > 0
+    trainable = small_model(train_image_backbone=True)
+    assert len(trainable.backbone.image_encoder.pyramid.trainable_weights) > 0
 
 
 def test_keras_file_round_trip(model, tmp_path):
@@ -167,13 +168,13 @@ def test_keras_file_round_trip(model, tmp_path):
 
 
 def test_word_embeddings_can_be_initialised(model):
-    encoder = model.text_encoder
+    encoder = model.backbone.text_encoder
     matrix = np.random.rand(encoder.vocabulary_size, encoder.word_dim).astype("float32")
     fresh = small_model()
-    fresh.text_encoder.set_word_embeddings(matrix)
-    np.testing.assert_allclose(numpy(fresh.text_encoder.word_embedding.embeddings), matrix)
+    fresh.backbone.text_encoder.set_word_embeddings(matrix)
+    np.testing.assert_allclose(numpy(fresh.backbone.text_encoder.word_embedding.embeddings), matrix)
     with pytest.raises(ValueError, match="expected"):
-        fresh.text_encoder.set_word_embeddings(matrix[:5])
+        fresh.backbone.text_encoder.set_word_embeddings(matrix[:5])
 
 
 def test_fit_drives_the_loss_down():

@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_tools.images import load_image
+from dove_keras.data.images import load_image
+from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
 from dove_keras.search import SearchIndexError
 from dove_keras.search import build_index
-from dove_keras.search import index as index_module
+from dove_keras.search import index_writer
 from dove_keras.search import load_encoder
-from dove_keras.search.images import model_inputs
+from dove_keras.search.pixels import model_pixels
 from search_fixtures import saved_small_model
 from search_fixtures import write_image_folder
 
@@ -20,17 +21,17 @@ SIDE, LENGTH, BATCH = 64, 12, 4
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("search_index")
-    model, _, vocabulary = saved_small_model(LENGTH)
+    model, _, _ = saved_small_model(LENGTH)
     images = folder / "pictures"
     readable = write_image_folder(images, count=7)
-    encoder = load_encoder(model, vocabulary, SIDE, LENGTH)
+    encoder = load_encoder(model)
     return {"encoder": encoder, "images": images, "readable": readable, "folder": folder}
 
 
 def _index(setup, out, encoder=None, images=None, **options):
     """`build_index` with the fixture's encoder and folder, small batches, no bar."""
     return build_index(
-        encoder or setup["encoder"], images or setup["images"], out,
+        encoder or setup["encoder"], ImageFolder(images or setup["images"]), out,
         batch_size=BATCH, progress=False, **options,
     )
 
@@ -57,7 +58,7 @@ def test_index_holds_every_readable_image_sorted_by_path(setup, tmp_path):
     pictures = [load_image(setup["images"] / path) for path in setup["readable"]]
     assert index.table["height"].tolist() == [p.shape[0] for p in pictures]
     # Rows are the model's features of each file, whatever chunk it was in.
-    expected = setup["encoder"].encode_images(model_inputs(pictures, SIDE))
+    expected = setup["encoder"].encode_pixels(model_pixels(pictures, SIDE))
     features = index.features(np.arange(7))
     assert set(features) == {"global", "fused", "regions", "region_mask"}
     for key, value in expected.items():
@@ -68,13 +69,13 @@ def test_index_holds_every_readable_image_sorted_by_path(setup, tmp_path):
 def test_interrupted_index_resumes_to_the_single_run_index(setup, tmp_path, monkeypatch):
     _index(setup, tmp_path / "single", chunk_size=3)
 
-    save_chunk = index_module._save_chunk
+    save_chunk = index_writer._save_chunk
 
     def save_then_interrupt(*args):
         save_chunk(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(index_module, "_save_chunk", save_then_interrupt)
+    monkeypatch.setattr(index_writer, "_save_chunk", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         _index(setup, tmp_path / "resumed", chunk_size=3)
     monkeypatch.undo()

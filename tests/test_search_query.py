@@ -7,6 +7,7 @@ from dove_keras import cli
 from dove_keras.search import ImageIndex
 from dove_keras.search import Searcher
 from dove_keras.search import build_index
+from dove_keras.search import ImageFolder
 from dove_keras.search import load_encoder
 from search_fixtures import saved_small_model
 from search_fixtures import write_image_folder
@@ -18,17 +19,17 @@ QUERY = "w3 w4 w9 near w12"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("search_query")
-    model, model_path, vocabulary = saved_small_model(LENGTH)
+    model, model_path, preset = saved_small_model(LENGTH)
     images = folder / "pictures"
     write_image_folder(images, count=7)
-    encoder = load_encoder(model, vocabulary, SIDE, LENGTH)
-    build_index(encoder, images, folder / "index", chunk_size=4, batch_size=BATCH, progress=False)
+    encoder = load_encoder(model)
+    build_index(encoder, ImageFolder(images), folder / "index", chunk_size=4, batch_size=BATCH, progress=False)
     index = ImageIndex(folder / "index")
     # Reference: the model's score matrices over every indexed image.
     image_features = index.features(np.arange(len(index)))
     text_features = encoder.encode_texts([QUERY])
     return {
-        "folder": folder, "images": images, "model_path": model_path, "vocabulary": vocabulary,
+        "folder": folder, "images": images, "model_path": model_path, "preset": preset,
         "encoder": encoder, "index": index,
         "global": model.global_score(image_features, text_features)[:, 0],
         "roam": model.score(image_features, text_features)[:, 0],
@@ -70,13 +71,12 @@ def test_searcher_refuses_another_model(setup):
 
 def test_cli_index_and_query(setup, tmp_path, capsys):
     out = tmp_path / "index"
-    common = ["--model", str(setup["model_path"]), "--vocabulary", str(setup["vocabulary"]),
-              "--image-size", str(SIDE), "--sequence-length", str(LENGTH)]
+    common = ["--preset", str(setup["preset"])]
     code = cli.main(["search", "index", *common, "--images", str(setup["images"]), "--out", str(out),
                      "--batch-size", str(BATCH), "--quiet"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "7 images indexed (7 new)" in printed and "a/broken.png: " in printed
+    assert "7 pictures indexed (7 new" in printed and "a/broken.png: " in printed
     sheet, table = tmp_path / "sheet.png", tmp_path / "results.csv"
     # Without --model the query uses the index's model.
     code = cli.main(["search", "query", "--index", str(out), QUERY, "-k", "3", "--candidates", "5",
@@ -91,10 +91,10 @@ def test_cli_index_and_query(setup, tmp_path, capsys):
 def test_cli_reports_bad_arguments(setup, tmp_path, capsys):
     assert cli.main(["search", "query", "--index", str(tmp_path), QUERY]) == 2
     assert "no index.json" in capsys.readouterr().err
-    code = cli.main(["search", "index", "--model", str(setup["model_path"]), "--images",
-                     str(setup["images"]), "--out", str(tmp_path / "x")])
+    code = cli.main(["search", "index", "--preset", str(setup["preset"]), "--images",
+                     str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
     assert code == 2
-    assert "needs --vocabulary" in capsys.readouterr().err
+    assert "nowhere: not a folder" in capsys.readouterr().err
     code = cli.main(["search", "index", "--model", str(tmp_path / "missing"), "--images",
                      str(setup["images"]), "--out", str(tmp_path / "x")])
     assert code == 2
@@ -102,9 +102,9 @@ def test_cli_reports_bad_arguments(setup, tmp_path, capsys):
 
 
 HELP_MUST_MENTION = {
-    "index": ["--model", "--images", "--out", "--chunk-size", "resum"],
-    "query": ["--index", "--candidates", "--sheet", "--faiss", "lambda_global > 0"],
-    "export": ["--config", "--model", "--out", "import tensorflow_text", "not dove_keras"],
+    "index": ["--model", "--preset", "--images", "--scenes", "--bands", "--out", "--chunk-size", "resum"],
+    "query": ["--index", "--candidates", "--sheet", "--faiss", "--geojson", "--to-wgs84", "lambda_global > 0"],
+    "export": ["--preset", "--config", "--model", "--out", "import tensorflow_text", "not dove_keras"],
 }
 
 

@@ -14,17 +14,19 @@ import keras
 import numpy as np
 import pytest
 
-from data_tools.images import load_image
 from dove_keras import cli
-from dove_keras.data.tokenizer import CaptionTokenizer
-from dove_keras.data.tokenizer import normalize_caption
-from dove_keras.models import DOVE
+from dove_keras.data.captions import normalize_caption
+from dove_keras.data.images import load_image
+from dove_keras.models import DOVEImageConverter
+from dove_keras.models import DOVEPreprocessor
+from dove_keras.models import DOVETokenizer
+from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
 from dove_keras.search import Searcher
 from dove_keras.search import build_index
 from dove_keras.search import load_encoder
-from dove_keras.search.images import model_inputs
-from model_fixtures import SMALL_MODEL
+from dove_keras.search.pixels import model_pixels
+from model_fixtures import small_model
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -45,23 +47,24 @@ def fitted(shared_data, tmp_path_factory):
     counts = collections.Counter(word for s in sentences for word in normalize_caption(s).split())
     vocabulary = folder / "vocab.txt"
     vocabulary.write_text("\n".join(word for word, _ in counts.most_common()) + "\n")
-    tokenizer = CaptionTokenizer(str(vocabulary), LENGTH)
-    images = model_inputs([load_image(root / pair["path"]) for pair in pairs], SIDE)
+    preprocessor = DOVEPreprocessor(DOVETokenizer(str(vocabulary)), DOVEImageConverter(SIDE), LENGTH)
+    pixels = model_pixels([load_image(root / pair["path"]) for pair in pairs], SIDE)
     captions = [sentence for pair in pairs for sentence in pair["sentences"][:FIT_CAPTIONS]]
     image_ids = np.repeat(np.arange(len(pairs)), FIT_CAPTIONS).astype("int32")
 
     keras.utils.set_random_seed(0)
-    config = {**SMALL_MODEL, "embedding_dim": 32, "word_dim": 16, "iga_key_dim": 8}
-    model = DOVE(**{**config, "vocabulary_size": tokenizer.vocabulary_size}, train_backbone=True)
-    model.build({"images": (None, SIDE, SIDE, 3), "token_ids": (None, LENGTH)})
+    model = small_model(
+        vocabulary_size=preprocessor.tokenizer.vocabulary_size(), embedding_dim=32, word_dim=16,
+        iga_key_dim=8, train_image_backbone=True, preprocessor=preprocessor,
+    )
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    inputs = {"images": images[image_ids], "token_ids": tokenizer(captions).numpy(), "image_ids": image_ids}
-    history = model.fit(inputs, batch_size=40, epochs=EPOCHS, shuffle=True, verbose=0)
+    inputs = {"images": pixels[image_ids], "captions": np.array(captions), "image_ids": image_ids}
+    history = model.fit(inputs, batch_size=40, epochs=EPOCHS, shuffle=True, verbose=0)  # raw: preprocessed by fit
     model_path = folder / "fitted.keras"
     model.save(model_path)
 
-    encoder = load_encoder(model_path, vocabulary, SIDE, LENGTH)
-    build_index(encoder, root / "images", folder / "index", chunk_size=16, progress=False)
+    encoder = load_encoder(model_path)
+    build_index(encoder, ImageFolder(root / "images"), folder / "index", chunk_size=16, progress=False)
     return {
         "pairs": pairs, "history": history.history, "encoder": encoder,
         "index": ImageIndex(folder / "index"), "folder": folder,

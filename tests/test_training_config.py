@@ -38,12 +38,12 @@ def test_defaults_are_the_protocol(tmp_path, inputs):
 
 
 def test_unknown_key_names_file_key_and_valid_keys(tmp_path, inputs):
-    path = _write(tmp_path, {"data": inputs, "model": {"bakbone": "tiny"}})
+    path = _write(tmp_path, {"data": inputs, "model": {"image_bakbone": "tiny"}})
     with pytest.raises(ConfigError) as error:
         load_config(path)
     message = str(error.value)
-    assert str(path) in message and "bakbone" in message and "did you mean backbone" in message
-    assert "valid keys: backbone, backbone_weights" in message
+    assert str(path) in message and "image_bakbone" in message and "did you mean image_backbone" in message
+    assert "valid keys: image_backbone, embedding_dim" in message
     with pytest.raises(ConfigError, match="unknown key.*lr in top level"):
         load_config(_write(tmp_path, {"data": inputs, "lr": 0.1}))
 
@@ -54,8 +54,8 @@ def test_missing_paths_fail_before_training(tmp_path, inputs):
         load_config(path)
     with pytest.raises(ConfigError, match="data.prepared_dir is required"):
         load_config(_write(tmp_path, {"data": {"vocabulary": inputs["vocabulary"]}}))
-    with pytest.raises(ConfigError, match="model.backbone_weights: path not found"):
-        load_config(_write(tmp_path, {"data": inputs, "model": {"backbone_weights": "w.h5"}}))
+    with pytest.raises(ConfigError, match="initialization.image_backbone_weights: path not found"):
+        load_config(_write(tmp_path, {"data": inputs, "initialization": {"image_backbone_weights": "w.h5"}}))
     # output_dir need not exist yet; nothing is created while loading.
     config = load_config(_write(tmp_path, {"data": inputs, "output_dir": str(tmp_path / "run")}))
     assert not Path(config.output_dir).exists()
@@ -101,7 +101,7 @@ def test_distribution_field_and_yaml_quirks(tmp_path, inputs):
 def test_round_trip_and_overrides(tmp_path, inputs):
     content = {
         "name": "x", "seed": 7, "data": {**inputs, "image_size": 64},
-        "model": {"backbone": "tiny", "num_regions": 8, "use_dtga": False},
+        "model": {"image_backbone": "tiny", "num_regions": 8, "use_dtga": False},
         "optimizer": {"clipnorm": 2},
     }
     config = load_config(_write(tmp_path, content))
@@ -121,5 +121,5 @@ def test_recipe_configs_parse(name):
     config = load_config(RECIPES / f"{name}.yaml", check_paths=False)
     assert isinstance(config, ExperimentConfig) and config.name == name
     if name != "synthetic":
-        assert config.model.backbone == "resnet50" and config.training.epochs == 50
+        assert config.model.image_backbone == "resnet_50_imagenet" and config.training.epochs == 50
         assert (config.data.image_size, config.training.batch_size) == (256, 100)

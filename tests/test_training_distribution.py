@@ -12,13 +12,13 @@ import yaml
 from keras import ops
 
 from dove_keras import cli
-from dove_keras.training.runner import load_trained_model
+from dove_keras.training.factory import load_trained
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 BACKEND = keras.backend.backend()
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-WORKER_MODEL = {"train_backbone": False, "dropout": 0.0, "word_dropout": 0.0}
+WORKER_MODEL = {"train_image_backbone": False, "dropout": 0.0, "word_dropout": 0.0}
 distributed_backends = pytest.mark.skipif(
     BACKEND not in ("jax", "tensorflow"), reason="data-parallel training runs on jax and tensorflow"
 )
@@ -57,7 +57,7 @@ def test_checkpoint_saved_under_distribution_loads_on_one_device(distributed_run
     config = tiny_config(data_root, run_dir, model=WORKER_MODEL)
     probe = np.load(os.path.join(out, "probe.npz"))
     for weights in ("best.weights.h5", "model.keras"):
-        model, _ = load_trained_model(config, os.path.join(run_dir, weights))
+        model = load_trained(config, os.path.join(run_dir, weights))
         images = model.encode_image(probe["images"])
         texts = model.encode_text(probe["token_ids"])
         np.testing.assert_allclose(ops.convert_to_numpy(images["global"]), probe["image_global"], atol=1e-5)

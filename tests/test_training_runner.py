@@ -14,7 +14,7 @@ import pytest
 
 from dove_keras import cli
 from dove_keras.training import save_config
-from dove_keras.training.runner import build_model
+from dove_keras.training.factory import build_retriever
 from dove_keras.training.runner import run_training
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
@@ -50,7 +50,7 @@ RESUME_SCRIPT = textwrap.dedent(
     from dove_keras.training.backup import ResumableBackup
     from training_fixtures import build_stand_in, tiny_config
 
-    runner.build_model = build_stand_in  # compiles in a second; DOVE's state is generic
+    runner.factory.build_retriever = build_stand_in  # compiles in a second; DOVE's state is generic
 
     class Killed(Exception):
         pass
@@ -132,14 +132,14 @@ def test_cli_errors_before_training(data_root, tmp_path, capsys):
     config = tiny_config(data_root, tmp_path / "run")
     path = str(tmp_path / "config.yaml")
     save_config(config, path)
-    assert cli.main(["train", "--config", path, "--set", "model.bakbone=tiny"]) == 2
-    assert "unknown key(s) bakbone in model (did you mean backbone?)" in capsys.readouterr().err
+    assert cli.main(["train", "--config", path, "--set", "model.image_bakbone=tiny"]) == 2
+    assert "unknown key(s) image_bakbone in model (did you mean image_backbone?)" in capsys.readouterr().err
     assert cli.main(["train", "--config", path, "--set", "data.vocabulary=/nowhere/vocab.txt"]) == 2
     assert "data.vocabulary: path not found: '/nowhere/vocab.txt'" in capsys.readouterr().err
     assert cli.main(["train", "--config", path, "--set", "epochs"]) == 2
     assert "expected SECTION.KEY=VALUE" in capsys.readouterr().err
     assert cli.main(["evaluate", "--config", path]) == 2
-    assert "weights file not found" in capsys.readouterr().err
+    assert "model not found" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "run")  # nothing started
 
 
@@ -156,13 +156,14 @@ def test_cli_help_explains_every_option(command, capsys):
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="backend-neutral code; building DOVE eagerly "
                     "costs seconds on torch and 20 s on JAX")
-def test_build_model_loads_word_embeddings(data_root, tmp_path):
+def test_build_retriever_loads_word_embeddings(data_root, tmp_path):
     vocabulary_size = 2 + len(open(os.path.join(data_root, "vocab.txt")).read().split())
     matrix = np.arange(vocabulary_size * 8, dtype="float32").reshape(vocabulary_size, 8)
     np.save(tmp_path / "words.npy", matrix)
-    config = tiny_config(data_root, tmp_path / "run", model={"word_embeddings": str(tmp_path / "words.npy")})
-    model = build_model(config, vocabulary_size)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.text_encoder.word_embedding.embeddings), matrix)
+    config = tiny_config(data_root, tmp_path / "run", initialization={"word_embeddings": str(tmp_path / "words.npy")})
+    model = build_retriever(config)
+    embeddings = model.backbone.text_encoder.word_embedding.embeddings
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(embeddings), matrix)
     np.save(tmp_path / "words.npy", matrix[:, :4])
-    with pytest.raises(ValueError, match=r"words.npy: shape \(\d+, 4\).*\(vocabulary_size, model.word_dim\)"):
-        build_model(config, vocabulary_size)
+    with pytest.raises(ValueError, match=r"words.npy: .*shape \(\d+, 4\), expected \(\d+, 8\).*\(vocabulary_size, model.word_dim\)"):
+        build_retriever(config)

@@ -3,15 +3,17 @@
 import os
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 from PIL import Image
 
-from data_tools.prepare import prepare
-from data_tools.vocab import build_vocabulary
-from data_tools.vocab import write_vocabulary
+from dove_keras.data.captions import write_vocabulary
+from dove_keras.data.prepare import prepare
+from dove_keras.data.vocabulary import build_vocabulary
 from dove_keras.models import triplet_loss
 from dove_keras.training import config_from_dict
+from dove_keras.training.factory import build_preprocessor
 
 COLOURS = {
     "red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200),
@@ -49,7 +51,7 @@ def make_prepared(root, side=40, seed=0):
         with open(os.path.join(raw, f"{split}_filename.txt"), "w") as f:
             f.write("\n".join(files) + "\n")
     prepared = os.path.join(root, "prepared")
-    prepare(raw, images, prepared, show_progress=False)
+    prepare(raw, images, prepared, progress=False)
     vocabulary = os.path.join(root, "vocab.txt")
     with open(os.path.join(raw, "train_caps.txt")) as f:
         write_vocabulary(build_vocabulary(f.read().splitlines()), vocabulary)
@@ -69,12 +71,13 @@ def tiny_config(data_root, output_dir, **sections):
         "data": {
             "prepared_dir": os.path.join(data_root, "prepared"),
             "vocabulary": os.path.join(data_root, "vocab.txt"),
-            "image_size": 64, "caption_length": 8, "shuffle_buffer": 32, "eval_batch_size": 4,
+            "image_size": 64, "sequence_length": 8, "shuffle_buffer": 32, "eval_batch_size": 4,
         },
         "model": {
-            "backbone": "tiny", "embedding_dim": 16, "word_dim": 8, "multiscale_grid": 2,
-            "iga_key_dim": 4, "train_backbone": True,
+            "image_backbone": "tiny", "embedding_dim": 16, "word_dim": 8, "multiscale_grid": 2,
+            "iga_key_dim": 4, "train_image_backbone": True,
         },
+        "initialization": {},
         "loss": {},
         "optimizer": {"learning_rate": 3e-3},
         "training": {"epochs": 2, "batch_size": 4, "backup_every_n_steps": 2},
@@ -86,15 +89,17 @@ def tiny_config(data_root, output_dir, **sections):
 
 
 @keras.saving.register_keras_serializable(package="dove_keras_tests")
-class StandInRetrieval(keras.Model):
-    """A model with DOVE's training and evaluation API that compiles in a second.
+class StandInRetrieval(keras_hub.models.Task):
+    """A task with DOVE's training and evaluation API that compiles in a second.
 
     It has what resumption must restore: weights, batch-norm statistics,
-    optimizer slots and a dropout random generator.
+    optimizer slots and a dropout random generator; like `DOVERetriever`,
+    `fit` maps its preprocessor over the raw batches.
     """
 
-    def __init__(self, vocabulary_size, dim=8, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, vocabulary_size, preprocessor=None, dim=8, **kwargs):
+        super().__init__(compile=False, **kwargs)
+        self.preprocessor = preprocessor
         self.vocabulary_size, self.dim = vocabulary_size, dim
         self.image_head = keras.layers.Dense(dim)
         self.image_norm = keras.layers.BatchNormalization()
@@ -130,13 +135,24 @@ class StandInRetrieval(keras.Model):
     def score(self, image_features, text_features, chunk_size=128, progress=False):
         return self.global_score(image_features, text_features)
 
+    def save_to_preset(self, preset_dir):
+        self.save_weights(f"{preset_dir}/model.weights.h5")
+
     def get_config(self):
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "dim": self.dim}
+        return {
+            "name": self.name, "vocabulary_size": self.vocabulary_size, "dim": self.dim,
+            "preprocessor": keras.layers.serialize(self.preprocessor),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "preprocessor": keras.layers.deserialize(config["preprocessor"])})
 
 
-def build_stand_in(config, vocabulary_size):
-    """A drop-in for `dove_keras.training.runner.build_model`."""
-    model = StandInRetrieval(vocabulary_size)
-    side, length = config.data.image_size, config.data.caption_length
+def build_stand_in(config):
+    """A drop-in for `dove_keras.training.factory.build_retriever`."""
+    preprocessor = build_preprocessor(config)
+    model = StandInRetrieval(preprocessor.tokenizer.vocabulary_size(), preprocessor)
+    side, length = config.data.image_size, config.data.sequence_length
     model({"images": np.zeros((1, side, side, 3), "float32"), "token_ids": np.ones((1, length), "int32")})
     return model

@@ -7,8 +7,13 @@ Output folder (`--output-dir`, default `dove_runs/compare`):
 """
 
 import os
-import sys
 import time
+
+from dove_keras.commands.options import add_synthetic_arguments
+from dove_keras.commands.options import check_synthetic_arguments
+from dove_keras.errors import EXIT_OK
+from dove_keras.errors import EXIT_PROBLEM
+from dove_keras.errors import UsageError
 
 DESCRIPTION = (
     "Runs the same small DOVE experiment on the tensorflow, jax and torch backends, each in "
@@ -26,22 +31,24 @@ DESCRIPTION = (
 )
 
 
+DEFAULTS = {
+    "output_dir": os.path.join("dove_runs", "compare"), "num_images": 400, "scene_size": 64,
+    "image_size": 64, "embedding_dim": 128, "batch_size": 32, "learning_rate": 1e-3, "seed": 0,
+}
+
+
 def add_arguments(parser):
     """Adds the `dove compare-backends` options."""
     from dove_keras.backends import BACKENDS
     from dove_keras.training.compare import PARITY_TOLERANCE
 
     parser.description = DESCRIPTION
-    parser.add_argument(
-        "--output-dir", default=os.path.join("dove_runs", "compare"), metavar="DIR",
-        help="folder of the data cache (data/) and of the comparison (run/) (default: "
-        "dove_runs/compare); with --config the comparison goes to DIR itself",
-    )
+    add_synthetic_arguments(parser, DEFAULTS)
     parser.add_argument(
         "--config", metavar="FILE",
         help="compare this experiment YAML file (its data, model, optimizer, batch size and "
         "seed) instead of the generated synthetic one; the options of the synthetic data and "
-        "model below are then ignored",
+        "model are then ignored, and the comparison goes to --output-dir itself",
     )
     parser.add_argument(
         "--initial-weights", metavar="FILE",
@@ -68,109 +75,37 @@ def add_arguments(parser):
         help="relative tolerance of the pre-update first-batch loss of every backend against "
         f"the first one (default: {PARITY_TOLERANCE:g})",
     )
-    parser.add_argument(
-        "--num-images", type=int, default=400, metavar="N",
-        help="generated scenes, 5 captions each, split 0.8/0.1/0.1 (default: 400)",
-    )
-    parser.add_argument(
-        "--scene-size", type=int, default=64, metavar="PX",
-        help="side of the generated scenes in pixels (default: 64)",
-    )
-    parser.add_argument(
-        "--image-size", type=int, default=64, metavar="PX",
-        help="side of the model input, a multiple of 32 (default: 64)",
-    )
-    parser.add_argument(
-        "--backbone", default="tiny",
-        help="image backbone: tiny, resnet18 or resnet50 (default: tiny)",
-    )
-    parser.add_argument(
-        "--embedding-dim", type=int, default=128, metavar="D",
-        help="joint embedding size d (default: 128)",
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=32, metavar="B",
-        help="image-caption pairs per training batch (default: 32)",
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=1e-3, metavar="LR",
-        help="Adam learning rate (default: 0.001)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0,
-        help="seed of the generated scenes, of the initial weights and of the data order "
-        "(default: 0)",
-    )
 
 
 def run(args):
-    """Runs `dove compare-backends`; returns 0, 1 (parity failed) or 2 (unusable options)."""
+    """Runs `dove compare-backends`; 0, or 1 when the parity check fails."""
     from dove_keras.training.compare import compare_backends
     from dove_keras.training.compare import parity_report
 
     start = time.perf_counter()
-    problem = _check_arguments(args)
-    if problem:
-        print(f"dove compare-backends: error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        config = _load_config(args)
-    except ValueError as error:  # generator, prepare and config checks
-        print(f"dove compare-backends: error: {error}", file=sys.stderr)
-        return 2
-    try:
-        comparison = compare_backends(
-            config, args.steps, args.eval_split, args.backends, args.tolerance, args.initial_weights
-        )
-    except (ValueError, RuntimeError) as error:  # missing weights file, a failed backend
-        print(f"dove compare-backends: error: {error}", file=sys.stderr)
-        return 2
+    check_synthetic_arguments(args, counts=("steps",))
+    if not args.tolerance > 0:
+        raise UsageError(f"--tolerance must be positive, got {args.tolerance}")
+    comparison = compare_backends(
+        _config(args), args.steps, args.eval_split, args.backends, args.tolerance, args.initial_weights
+    )
     with open(comparison.paths["markdown"], encoding="utf-8") as f:
         print(f.read())
     print(parity_report(comparison))
     print(f"wrote {', '.join(comparison.paths.values())} in {time.perf_counter() - start:.0f} s")
-    return 0 if comparison.parity_ok else 1
+    return EXIT_OK if comparison.parity_ok else EXIT_PROBLEM
 
 
-def compare_config(args, data):
-    """The `ExperimentConfig` of the comparison on `prepare_demo_data` output."""
-    from dove_keras.training.config import config_from_dict
-
-    raw = {
-        "name": "compare-backends",
-        "seed": args.seed,
-        "output_dir": os.path.join(args.output_dir, "run"),
-        "data": {
-            "prepared_dir": data["prepared"], "vocabulary": data["vocabulary"],
-            "image_size": args.image_size, "caption_length": 32, "shuffle_buffer": 2048,
-            "eval_batch_size": 100,
-        },
-        "model": {
-            "backbone": args.backbone, "train_backbone": True, "embedding_dim": args.embedding_dim,
-            "word_dim": 64, "multiscale_grid": 4, "iga_key_dim": 32,
-        },
-        "optimizer": {"learning_rate": args.learning_rate},
-        "training": {"epochs": 1, "batch_size": args.batch_size},
-        "evaluation": {"mode": "roam"},
-    }
-    return config_from_dict(raw, source="dove compare-backends")
-
-
-def _load_config(args):
+def _config(args):
     if args.config:
         from dove_keras.training.config import load_config
 
         return load_config(args.config, overrides={"output_dir": args.output_dir})
-    from dove_keras.commands.demo import prepare_demo_data
+    from dove_keras.training.synthetic_experiment import prepare_synthetic_data
+    from dove_keras.training.synthetic_experiment import synthetic_config
 
-    data = prepare_demo_data(args.output_dir, args.num_images, args.scene_size, args.seed, (0.8, 0.1, 0.1))
-    return compare_config(args, data)
-
-
-def _check_arguments(args):
-    for name in ("steps", "num_images", "scene_size", "image_size", "embedding_dim", "batch_size"):
-        if getattr(args, name) < 1:
-            return f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
-    if not args.learning_rate > 0 or not args.tolerance > 0:
-        return "--learning-rate and --tolerance must be positive"
-    return None
+    data = prepare_synthetic_data(args.output_dir, args.num_images, args.scene_size, args.seed, (0.8, 0.1, 0.1))
+    return synthetic_config(
+        "compare-backends", os.path.join(args.output_dir, "run"), data, args.seed, args.image_size,
+        args.image_backbone, args.embedding_dim, args.batch_size, args.learning_rate,
+    )

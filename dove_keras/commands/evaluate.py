@@ -1,17 +1,17 @@
-"""`dove evaluate`: R@1/5/10 both ways and mR of saved weights on a split."""
-
-import os
-import sys
+"""`dove evaluate`: R@1/5/10 both ways and mR of a trained model on a split."""
 
 from dove_keras.commands.options import add_config_arguments
-from dove_keras.commands.options import load_from_args
+from dove_keras.commands.options import add_preset_argument
+from dove_keras.commands.options import config_from_args
+from dove_keras.commands.options import trained_model_path
 
 DESCRIPTION = (
-    "Evaluate saved DOVE weights on a split as the literature does (DESIGN section 3): "
+    "Evaluate a trained DOVE model on a split as the literature does (DESIGN section 3): "
     "image->text R@1/5/10 (best of an image's 5 captions), text->image R@1/5/10 and "
-    "their mean mR; ties count for the query. Writes results_<split>_<mode>.csv/.md and "
-    "examples_<split>.png (query -> top 5) into the config's output_dir and prints the "
-    "table."
+    "their mean mR; ties count for the query. The data (prepared folder, split) comes "
+    "from the config; the model from --preset, --weights or, by default, the run's "
+    "<output_dir>/preset. Writes results_<split>_<mode>.csv/.md and examples_<split>.png "
+    "(query -> top 5) into the config's output_dir and prints the table."
 )
 
 
@@ -19,10 +19,12 @@ def add_arguments(parser):
     """Adds the `dove evaluate` options."""
     parser.description = DESCRIPTION
     add_config_arguments(parser)
-    parser.add_argument(
+    model = parser.add_mutually_exclusive_group()
+    add_preset_argument(model, purpose="the model to evaluate")
+    model.add_argument(
         "--weights", metavar="FILE",
         help="a .weights.h5 file of the config's model or a saved .keras model "
-        "(default: <output_dir>/best.weights.h5, the run's selected weights)",
+        "(default: <output_dir>/preset, else <output_dir>/best.weights.h5)",
     )
     parser.add_argument(
         "--split", metavar="NAME",
@@ -38,15 +40,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    """Runs `dove evaluate`; returns the exit code (2: unusable config or weights)."""
-    config = load_from_args(args, "evaluate")
-    if config is None:
-        return 2
-    weights = args.weights or os.path.join(config.output_dir, "best.weights.h5")
-    if not os.path.isfile(weights):
-        print(f"dove evaluate: error: weights file not found: {weights}", file=sys.stderr)
-        return 2
+    """Runs `dove evaluate` (errors are reported by the command line)."""
+    config = config_from_args(args)
+    model = trained_model_path(args, config)
     from dove_keras.training.runner import run_evaluation
 
-    run_evaluation(config, weights, split=args.split, mode=args.mode, verbose=0 if args.quiet else 1)
+    run_evaluation(config, model, split=args.split, mode=args.mode, verbose=0 if args.quiet else 1)
     return 0

@@ -1,128 +1,157 @@
-"""`dove search index | query`: two-stage text -> image search over a folder."""
-
-import sys
+"""`dove search index | query`: two-stage text -> image search over image folders or GeoTIFF scenes."""
 
 DESCRIPTION = (
-    "Two-stage image search (DESIGN section 1.5). `index` embeds a folder of images "
-    "(resumable, chunk by chunk); `query` finds the images of a caption: stage 1 ranks "
-    "every image by the cosine of the global embeddings V_M and T_G (exact NumPy "
-    "search, or faiss with --faiss), stage 2 re-ranks the best --candidates with ROAM's "
-    "pairwise score. Stage 1 is trained only by the global constraint: the model must "
-    "have been trained with lambda_global > 0."
+    "Two-stage image search (DESIGN section 1.5). `index` embeds a folder of images or the "
+    "tiles of GeoTIFF scenes (resumable, chunk by chunk); `query` finds the images of a "
+    "caption: stage 1 ranks every image by the cosine of the global embeddings V_M and T_G "
+    "(exact NumPy search, or faiss with --faiss), stage 2 re-ranks the best --candidates "
+    "with ROAM's pairwise score. Stage 1 is trained only by the global constraint: the "
+    "model must have been trained with lambda_global > 0."
 )
 MODEL_HELP = (
-    "a directory written by `dove export` (self-contained), or a saved .keras DOVE model "
-    "(then also --vocabulary, --image-size, --sequence-length)"
+    "a directory written by `dove export` or a saved .keras DOVERetriever; each carries its "
+    "vocabulary, caption length and image size"
 )
 
 
 def add_arguments(parser):
     """Adds the `dove search` subcommands."""
+    from dove_keras.commands.options import add_preset_argument
+
     parser.description = DESCRIPTION
     actions = parser.add_subparsers(
-        dest="action", metavar="ACTION", required=True, help="index: embed a folder; query: search it with text"
+        dest="action", metavar="ACTION", required=True,
+        help="index: embed images or scene tiles; query: search them with text",
     )
-
     index = actions.add_parser(
-        "index", help="embed a folder of images into an index (resumable)",
-        description="Embed every .jpg/.jpeg/.png/.tif/.tiff/.bmp file under --images into the "
-        "index folder --out: global embeddings (stage 1), fused embeddings and regions (ROAM "
-        "re-ranking) and images.csv (paths, sizes). Chunks are written atomically: after an "
-        "interruption the same command skips the files already embedded. Unreadable files "
-        "are skipped and listed (unreadable.csv).",
+        "index", help="embed a folder of images or GeoTIFF scenes into an index (resumable)",
+        description="Embed every .jpg/.jpeg/.png/.tif/.tiff/.bmp file under --images, or "
+        "every tile of the GeoTIFF scenes of --scenes (read window by window with rasterio, "
+        "never whole; `pip install -e \".[gis]\"`), into the index folder --out: global "
+        "embeddings (stage 1), fused embeddings and regions (ROAM re-ranking) and images.csv "
+        "(keys, sizes, tile windows, CRS and footprints). Chunks are written atomically: "
+        "after an interruption the same command skips what is already embedded; a re-run "
+        "embeds again the files that changed and drops the ones that are gone. Unreadable "
+        "files are skipped and listed (unreadable.csv), all-nodata or empty tiles counted "
+        "(skipped.csv).",
     )
-    index.add_argument("--model", required=True, metavar="PATH", help=MODEL_HELP)
-    _add_keras_model_arguments(index)
+    model = index.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", metavar="PATH", help=MODEL_HELP)
+    add_preset_argument(model)
+    source = index.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", metavar="DIR", help="an image folder (searched recursively)")
+    source.add_argument(
+        "--scenes", nargs="+", metavar="PATH",
+        help="GeoTIFF scenes and/or folders of them (searched recursively), indexed as tiles",
+    )
+    index.add_argument("--tile-size", type=int, metavar="PX", help="scenes: tile side (default: the model's image size)")
+    index.add_argument("--stride", type=int, metavar="PX", help="scenes: pixels between tiles (default: the tile size)")
     index.add_argument(
-        "--images", required=True, metavar="DIR", help="the image folder (searched recursively)"
+        "--bands", metavar="R,G,B",
+        help="scenes: 1-based bands shown as red, green, blue, e.g. 4,3,2 (default 1,2,3; a "
+        "single band is grey)",
+    )
+    index.add_argument(
+        "--percentiles", type=float, nargs=2, default=(2.0, 98.0), metavar=("LOW", "HIGH"),
+        help="scenes with 16-bit or float pixels: each band's LOW..HIGH percentiles (of a "
+        "decimated read of the scene, nodata excluded) map to 0..255 (default: 2 98)",
     )
     index.add_argument("--out", required=True, metavar="INDEX", help="the index folder (created or resumed)")
-    index.add_argument("--chunk-size", type=int, default=256, help="files per saved chunk (default 256)")
-    index.add_argument("--batch-size", type=int, default=32, help="images per model call (default 32)")
+    index.add_argument("--chunk-size", type=int, default=256, help="pictures per saved chunk (default 256)")
+    index.add_argument("--batch-size", type=int, default=32, help="pictures per model call (default 32)")
     index.add_argument(
         "--regions-dtype", choices=("float32", "float16"), default="float32",
-        help="storage of the regions (N_r x d per image; float16 halves it)",
+        help="storage of the regions (N_r x d per picture; float16 halves it)",
     )
-    index.add_argument(
-        "--retry-unreadable", action="store_true",
-        help="try again the files an earlier run could not read",
-    )
+    index.add_argument("--retry-unreadable", action="store_true", help="read again what an earlier run could not")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
 
     query = actions.add_parser(
         "query", help="the top-k images of a caption",
         description="Print the top-k images of a caption: stage 1 (global embeddings, trained "
         "by the global constraint lambda_global > 0) proposes --candidates images, ROAM's "
-        "pairwise score re-ranks them.",
+        "pairwise score re-ranks them. For a scene index, --geojson writes the hits' "
+        "footprints for GIS tools.",
     )
     query.add_argument("text", help="the query caption")
-    query.add_argument(
-        "--index", required=True, metavar="INDEX", help="an index folder of `dove search index`"
-    )
-    query.add_argument(
-        "--model", metavar="PATH", help=MODEL_HELP + " (default: the index's model)"
-    )
-    _add_keras_model_arguments(query)
+    query.add_argument("--index", required=True, metavar="INDEX", help="an index folder of `dove search index`")
+    model = query.add_mutually_exclusive_group()
+    model.add_argument("--model", metavar="PATH", help=MODEL_HELP + " (default: the index's model)")
+    add_preset_argument(model)
     query.add_argument("-k", type=int, default=10, help="results (default 10)")
-    query.add_argument(
-        "--candidates", type=int, default=100,
-        help="stage-1 results re-ranked by ROAM (default 100)",
-    )
+    query.add_argument("--candidates", type=int, default=100, help="stage-1 results re-ranked by ROAM (default 100)")
     query.add_argument("--no-rerank", dest="rerank", action="store_false", help="stage 1 only")
     query.add_argument("--faiss", action="store_true", help="stage 1 with faiss (needs faiss-cpu)")
     query.add_argument("--sheet", metavar="PNG", help="also write a contact sheet of the results")
     query.add_argument("--csv", metavar="FILE", help="also write the results table as CSV")
-
-
-def _add_keras_model_arguments(parser):
-    parser.add_argument("--vocabulary", metavar="FILE", help="training vocabulary (.keras models only)")
-    parser.add_argument("--image-size", type=int, help="image side (.keras models only; default 256)")
-    parser.add_argument(
-        "--sequence-length", type=int, help="tokens per caption (.keras models only; default 32)"
+    query.add_argument(
+        "--geojson", metavar="FILE",
+        help="scene index: write the hits as a GeoJSON FeatureCollection of tile footprints "
+        "(properties rank, stage1_score, roam_score, scene, window) and a CSV beside it",
+    )
+    query.add_argument("--to-wgs84", action="store_true", help="with --geojson: footprints in EPSG:4326 (lon, lat)")
+    query.add_argument(
+        "--merge-overlaps", action="store_true",
+        help="with --geojson: one feature per group of overlapping hit tiles of a scene "
+        "(union polygon, the best hit's rank and scores, the members listed in merged_keys)",
     )
 
 
 def run(args):
-    """Runs `dove search ACTION`; returns the exit code (2: unusable arguments)."""
-    from dove_keras.search import SearchIndexError
-
-    try:
-        return _index(args) if args.action == "index" else _query(args)
-    except (SearchIndexError, ValueError) as error:
-        print(f"dove search {args.action}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            f"dove search {args.action}: interrupted; finished chunks are kept, run the "
-            "same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
+    """Runs `dove search ACTION` (errors are reported by the command line)."""
+    return _index(args) if args.action == "index" else _query(args)
 
 
 def _encoder(args, spec=None):
+    from dove_keras.errors import UsageError
     from dove_keras.search import load_encoder
 
-    if args.model is None:
+    path = args.model or args.preset
+    if path is None:
         if spec["model"] is None:
-            raise ValueError("the index was built from a model in memory: give --model")
-        return load_encoder(
-            spec["model"], spec.get("vocabulary"), spec.get("image_size"), spec.get("sequence_length")
-        )
-    return load_encoder(args.model, args.vocabulary, args.image_size, args.sequence_length)
+            raise UsageError("the index was built from a model in memory: give --model or --preset")
+        path = spec["model"]
+    return load_encoder(path)
+
+
+def _source(args, encoder):
+    from dove_keras.errors import UsageError
+    from dove_keras.search import ImageFolder
+    from dove_keras.search import SceneTiles
+
+    if args.images:
+        return ImageFolder(args.images)
+    tile_size = args.tile_size or encoder.image_size
+    if tile_size < 1 or (args.stride is not None and args.stride < 1):
+        raise UsageError("--tile-size and --stride must be >= 1")
+    bands = None
+    if args.bands:
+        try:
+            bands = [int(band) for band in args.bands.split(",")]
+        except ValueError:
+            raise UsageError(f"--bands {args.bands!r}: expected band numbers such as 4,3,2") from None
+    return SceneTiles(args.scenes, tile_size, args.stride, bands, args.percentiles)
 
 
 def _index(args):
+    from dove_keras.errors import UsageError
     from dove_keras.search import build_index
 
     if args.chunk_size < 1 or args.batch_size < 1:
-        raise ValueError("--chunk-size and --batch-size must be >= 1")
+        raise UsageError("--chunk-size and --batch-size must be >= 1")
+    encoder = _encoder(args)
+    source = _source(args, encoder)
+    for note in getattr(source, "notes", ()):
+        print(f"note: {note}")
     summary = build_index(
-        _encoder(args), args.images, args.out, chunk_size=args.chunk_size,
-        batch_size=args.batch_size, regions_dtype=args.regions_dtype,
-        retry_unreadable=args.retry_unreadable, progress=not args.quiet,
+        encoder, source, args.out, chunk_size=args.chunk_size, batch_size=args.batch_size,
+        regions_dtype=args.regions_dtype, retry_unreadable=args.retry_unreadable, progress=not args.quiet,
     )
-    print(f"{args.out}: {summary['images']} images indexed ({summary['new']} new)")
+    print(f"{args.out}: {summary['images']} pictures indexed ({summary['new']} new, "
+          f"{summary['changed']} of changed files, {summary['removed']} of removed files dropped)")
+    if summary["skipped"]:
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(summary["skipped"].items()))
+        print(f"scene tiles skipped: {counts} (listed in {args.out}/skipped.csv)")
     if summary["unreadable"]:
         print(f"{len(summary['unreadable'])} unreadable files skipped (listed in {args.out}/unreadable.csv):")
         for path, reason in summary["unreadable"]:
@@ -133,12 +162,15 @@ def _index(args):
 def _query(args):
     import pandas as pd
 
+    from dove_keras.errors import UsageError
     from dove_keras.search import ImageIndex
     from dove_keras.search import Searcher
 
     if args.k < 1 or args.candidates < 1:
-        raise ValueError("-k and --candidates must be >= 1")
+        raise UsageError("-k and --candidates must be >= 1")
     index = ImageIndex(args.index)
+    if (args.geojson or args.to_wgs84 or args.merge_overlaps) and not index.is_scenes:
+        raise UsageError("--geojson, --to-wgs84 and --merge-overlaps need an index of scenes (--scenes)")
     searcher = Searcher(index, _encoder(args, index.header["model"]), use_faiss=args.faiss)
     results = searcher.search(args.text, k=args.k, candidates=args.candidates, rerank=args.rerank)
     shown = results.drop(columns=["row"])
@@ -146,6 +178,15 @@ def _query(args):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.csv:
         shown.to_csv(args.csv, index=False)
+    if args.geojson:
+        from dove_keras.geo import write_csv
+        from dove_keras.geo import write_geojson
+
+        hits = searcher.geo_hits(results)
+        options = dict(to_wgs84=args.to_wgs84, merge_overlaps=args.merge_overlaps)
+        write_geojson(args.geojson, hits, **options)
+        table = write_csv(args.geojson.rsplit(".", 1)[0] + ".csv", hits, **options)
+        print(f"wrote {args.geojson} and {table}")
     if args.sheet:
         from dove_keras.search.sheet import contact_sheet
 

@@ -1,9 +1,7 @@
 """`dove train`: train DOVE as an experiment config says."""
 
-import sys
-
 from dove_keras.commands.options import add_config_arguments
-from dove_keras.commands.options import load_from_args
+from dove_keras.commands.options import config_from_args
 from dove_keras.training.config import DISTRIBUTIONS
 
 DESCRIPTION = (
@@ -11,9 +9,11 @@ DESCRIPTION = (
     "lr x decay_rate every decay_epochs schedule, validation R@K/mR every "
     "evaluation.every_n_epochs epochs, model selection on validation mR, then the test "
     "split. Writes into the config's output_dir: config.yaml, history.csv, "
-    "best.weights.h5, final.weights.h5, model.keras, curves.png, "
+    "best.weights.h5, final.weights.h5, model.keras, preset/ (the selected model as a "
+    "keras-hub preset: DOVERetriever.from_preset, dove evaluate/export/search --preset), curves.png, "
     "results_<split>_<mode>.csv/.md and examples_<split>.png. Interrupted (Ctrl-C, "
-    "killed), the same command resumes from the last backup in output_dir/backup. "
+    "killed), the same command resumes from the last backup in output_dir/backup; a "
+    "finished run is not trained again unless --overwrite is given. "
     "--distribution data_parallel trains on every local device (JAX or TensorFlow)."
 )
 
@@ -33,24 +33,23 @@ def add_arguments(parser):
         "or multi_worker (several hosts, see README)",
     )
     parser.add_argument(
+        "--overwrite", action="store_true",
+        help="output_dir holds a finished run, or a run of another config: remove that run's "
+        "files and train from the start (without it such a folder is refused; an interrupted "
+        "run of the same config is resumed)",
+    )
+    parser.add_argument(
         "--quiet", action="store_true",
         help="no progress bars or summaries (errors are still printed)",
     )
 
 
 def run(args):
-    """Runs `dove train`; returns the exit code (2: unusable config)."""
+    """Runs `dove train` (errors are reported by the command line)."""
     if args.distribution:
         args.overrides.append(f"distribution={args.distribution}")
-    config = load_from_args(args, "train")
-    if config is None:
-        return 2
-    from dove_keras.training.distribution import DistributionError
+    config = config_from_args(args)
     from dove_keras.training.runner import run_training
 
-    try:
-        run_training(config, verbose=0 if args.quiet else 1, evaluate_test=args.evaluate_test)
-    except DistributionError as error:
-        print(f"dove train: error: {error}", file=sys.stderr)
-        return 2
+    run_training(config, verbose=0 if args.quiet else 1, evaluate_test=args.evaluate_test, overwrite=args.overwrite)
     return 0

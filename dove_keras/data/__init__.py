@@ -1,9 +1,7 @@
-"""Data layer: caption readers, the caption tokenizer and tf.data pipelines."""
+"""Data layer: caption formats and normalisation, image files, TFRecord shards, tf.data pipelines.
 
-from dove_keras.data.pipelines import make_eval_datasets
-from dove_keras.data.pipelines import make_train_dataset
-from dove_keras.data.readers import DataFormatError
-from dove_keras.data.readers import ImageRecord
-from dove_keras.data.readers import read_captions
-from dove_keras.data.tokenizer import CaptionTokenizer
-from dove_keras.data.tokenizer import normalize_caption
+Modules: `captions` (normalisation, vocabulary files), `images` (decoding image
+files), `readers` (benchmark caption formats), `shards` (the prepared-folder
+layout), `augmentation` (the training transforms), `pipelines` (training and
+evaluation datasets).
+"""

@@ -27,8 +27,9 @@ import json
 import os
 import re
 
+from dove_keras.data.captions import CAPTIONS_PER_IMAGE
+
 SPLITS = ("train", "val", "test")
-CAPTIONS_PER_IMAGE = 5
 
 ImageRecord = collections.namedtuple(
     "ImageRecord", ["split", "filename", "captions", "index"]
@@ -75,7 +76,7 @@ def decode_utf8(data, path, report=_raise):
 
 
 def read_lines(path, report=_raise):
-    """Reads a text file as stripped lines (final newline and CR removed).
+    """Reads a text file as stripped lines (final newline, CR and a UTF-8 byte-order mark removed).
 
     Args:
         path: the file.
@@ -86,7 +87,7 @@ def read_lines(path, report=_raise):
         A list of strings, one per line.
     """
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read().removeprefix(b"\xef\xbb\xbf")  # Windows editors start UTF-8 files with a BOM
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -197,7 +198,7 @@ def read_precomp(folder, use_verify=True, report=_raise):
 
 def _load_json(path, report):
     with open(path, "rb") as f:
-        text = decode_utf8(f.read(), path, report)
+        text = decode_utf8(f.read().removeprefix(b"\xef\xbb\xbf"), path, report)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

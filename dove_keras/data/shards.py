@@ -8,6 +8,12 @@ A prepared folder holds `manifest.json` and, per split, shards named
 - `image_id`: int64, the image's position in its split.
 - `filename`: bytes, the path relative to the image folder.
 - `captions`: bytes list, the captions as written in the source.
+- `source_stat`: int64 `[size in bytes, modification time in ns]` of the image file
+  the record was written from (a re-run of prepare and `dove-data check`
+  compare it with the file).
+- `regions`, `region_count` (optional): precomputed region vectors, row-major
+  `(region_count, D_r)` floats; the manifest's `regions` entry gives D_r and
+  the largest count (the pipelines pad every image to it, with a mask).
 """
 
 import json
@@ -15,8 +21,10 @@ import os
 
 import tensorflow as tf
 
+from dove_keras.utils.versions import check_format_version
+
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
@@ -25,6 +33,9 @@ FEATURES = {
     "image_id": tf.io.FixedLenFeature([], tf.int64),
     "filename": tf.io.FixedLenFeature([], tf.string),
     "captions": tf.io.VarLenFeature(tf.string),
+    "source_stat": tf.io.FixedLenFeature([2], tf.int64, default_value=[-1, -1]),
+    "regions": tf.io.VarLenFeature(tf.float32),
+    "region_count": tf.io.FixedLenFeature([], tf.int64, default_value=0),
 }
 
 
@@ -33,7 +44,7 @@ def shard_name(split, index, count):
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
-def encode_example(png, height, width, image_id, filename, captions):
+def encode_example(png, height, width, image_id, filename, captions, source_stat=(-1, -1), regions=None):
     """Serialises one image record (deterministically) as a `tf.train.Example`.
 
     Args:
@@ -43,6 +54,8 @@ def encode_example(png, height, width, image_id, filename, captions):
         image_id: position of the image in its split.
         filename: the image path relative to the image folder.
         captions: sequence of caption strings.
+        source_stat: `(size, mtime_ns)` of the image file.
+        regions: optional float `(N_r, D_r)` precomputed region vectors.
 
     Returns:
         The serialised bytes.
@@ -54,18 +67,19 @@ def encode_example(png, height, width, image_id, filename, captions):
     def _int(value):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
 
-    example = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "image": _bytes([png]),
-                "height": _int(height),
-                "width": _int(width),
-                "image_id": _int(image_id),
-                "filename": _bytes([filename.encode("utf-8")]),
-                "captions": _bytes([c.encode("utf-8") for c in captions]),
-            }
-        )
-    )
+    feature = {
+        "image": _bytes([png]),
+        "height": _int(height),
+        "width": _int(width),
+        "image_id": _int(image_id),
+        "filename": _bytes([filename.encode("utf-8")]),
+        "captions": _bytes([c.encode("utf-8") for c in captions]),
+        "source_stat": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in source_stat])),
+    }
+    if regions is not None:
+        feature["regions"] = tf.train.Feature(float_list=tf.train.FloatList(value=regions.reshape(-1)))
+        feature["region_count"] = _int(len(regions))
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString(deterministic=True)
 
 
@@ -80,6 +94,7 @@ def parse_example(serialized):
     """
     features = tf.io.parse_single_example(serialized, FEATURES)
     features["captions"] = tf.sparse.to_dense(features["captions"], default_value="")
+    features["regions"] = tf.sparse.to_dense(features["regions"])
     return features
 
 
@@ -102,11 +117,7 @@ def load_manifest(folder):
         )
     with open(path, encoding="utf-8") as f:
         manifest = json.load(f)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: format_version {manifest.get('format_version')!r}, "
-            f"expected {FORMAT_VERSION}"
-        )
+    check_format_version(manifest.get("format_version"), FORMAT_VERSION, path, "prepared folder")
     return manifest
 
 

@@ -8,16 +8,18 @@ list and the model config. TensorFlow ignores `assets.extra`.
 import json
 import os
 
+from dove_keras.utils.files import atomic_write_json
+from dove_keras.utils.versions import check_format_version
+
 METADATA_FILE = os.path.join("assets.extra", "dove_export.json")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def write_metadata(export_dir, metadata):
     """Writes `metadata` (a JSON-serialisable dict) into `export_dir`."""
     path = os.path.join(export_dir, METADATA_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"format_version": FORMAT_VERSION, **metadata}, f, indent=1, sort_keys=True)
+    atomic_write_json(path, {"format_version": FORMAT_VERSION, **metadata})
 
 
 def read_metadata(export_dir):
@@ -42,9 +44,5 @@ def read_metadata(export_dir):
         )
     with open(path, encoding="utf-8") as f:
         metadata = json.load(f)
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: format_version {metadata.get('format_version')!r}, "
-            f"this dove_keras reads {FORMAT_VERSION}"
-        )
+    check_format_version(metadata.get("format_version"), FORMAT_VERSION, path, "SavedModel export")
     return metadata

@@ -6,29 +6,29 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="dove_keras")
 class MultiscaleFusion(keras.layers.Layer):
-    """Fuses pyramid levels P3, P4, P5 into `grid_size**2` tokens (DESIGN 1.1.2).
+    """Fuses pyramid levels P3, P4, P5 into `multiscale_grid**2` tokens (DESIGN 1.1.2).
 
     P3 -> d (2x average-pooled), P4 -> d, P5 -> 2d (2x nearest-upsampled), all
     on the P4 grid; concatenated (4d), then 1x1 conv -> d, BatchNorm, ReLU and
-    adaptive average pooling to `grid_size` x `grid_size`. Under
+    adaptive average pooling to `multiscale_grid` x `multiscale_grid`. Under
     `tf.distribute` the batch norm uses the global batch's statistics.
 
     Args:
         embedding_dim: d, the token width.
-        grid_size: side of the output token grid.
+        multiscale_grid: side of the output token grid.
 
     Call args:
         inputs: list `[p3, p4, p5]` of channels-last feature maps whose sides
             are 4x, 2x and 1x the P5 side.
 
     Returns:
-        Tokens `(batch, grid_size**2, embedding_dim)`.
+        Tokens `(batch, multiscale_grid**2, embedding_dim)`.
     """
 
-    def __init__(self, embedding_dim, grid_size=8, **kwargs):
+    def __init__(self, embedding_dim, multiscale_grid=8, **kwargs):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
-        self.grid_size = grid_size
+        self.multiscale_grid = multiscale_grid
         d = embedding_dim
         policy = self.dtype_policy
         self.p3_projection = keras.layers.Conv2D(d, 1, dtype=policy, name="p3_projection")
@@ -45,7 +45,7 @@ class MultiscaleFusion(keras.layers.Layer):
             synchronized=keras.backend.backend() == "tensorflow", dtype=policy, name="norm"
         )
         self.grid_pool = keras.layers.AdaptiveAveragePooling2D(
-            grid_size, dtype=policy, name="grid_pool"
+            multiscale_grid, dtype=policy, name="grid_pool"
         )
 
     def build(self, input_shape):
@@ -69,12 +69,12 @@ class MultiscaleFusion(keras.layers.Layer):
         )
         x = ops.relu(self.norm(self.fuse(x), training=training))
         x = self.grid_pool(x)
-        return ops.reshape(x, (-1, self.grid_size * self.grid_size, self.embedding_dim))
+        return ops.reshape(x, (-1, self.multiscale_grid * self.multiscale_grid, self.embedding_dim))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0][0], self.grid_size**2, self.embedding_dim)
+        return (input_shape[0][0], self.multiscale_grid**2, self.embedding_dim)
 
     def get_config(self):
         config = super().get_config()
-        config.update(embedding_dim=self.embedding_dim, grid_size=self.grid_size)
+        config.update(embedding_dim=self.embedding_dim, multiscale_grid=self.multiscale_grid)
         return config

@@ -36,12 +36,12 @@ class EvaluationResult:
 
 
 def encode_images(model, image_ds, keep=None, progress=False):
-    """Encodes every batch of `image_ds` (dicts with `images`).
+    """Encodes every batch of `image_ds` (dicts with `images`, model inputs).
 
     Batches may also hold precomputed `regions` and `region_mask`.
 
     Args:
-        model: a DOVE model.
+        model: a `DOVERetriever`.
         image_ds: a `tf.data.Dataset` or iterable of batch dicts.
         keep: feature keys to keep (None keeps all).
         progress: show a progress bar.
@@ -59,10 +59,10 @@ def encode_images(model, image_ds, keep=None, progress=False):
 
 
 def encode_captions(model, caption_ds, keep=None, progress=False):
-    """Encodes every batch of `caption_ds` (dicts with `token_ids`).
+    """Encodes every batch of `caption_ds` (dicts with `token_ids`, model inputs).
 
     Args:
-        model: a DOVE model.
+        model: a `DOVERetriever`.
         caption_ds: a `tf.data.Dataset` or iterable of batch dicts.
         keep: feature keys to keep (None keeps all).
         progress: show a progress bar.
@@ -91,11 +91,11 @@ def evaluate_model(
     """R@1/5/10 both ways and mR of `model` on an evaluation split.
 
     Args:
-        model: a DOVE model (`encode_image`, `encode_text`, `score`,
-            `global_score`).
-        image_ds: batches `{"images": (B, H, W, 3)}` of the I images in
-            protocol order.
-        caption_ds: batches `{"token_ids": (B, L)}` of the
+        model: a `DOVERetriever` (`encode_image`, `encode_text`, `score`,
+            `global_score`). When it has a preprocessor, it is mapped over
+            the datasets first (raw batches of `make_eval_datasets`).
+        image_ds: batches `{"images"}` of the I images in protocol order.
+        caption_ds: batches (`{"captions"}` raw, or `{"token_ids"}`) of the
             `captions_per_image * I` captions; caption j belongs to image
             `j // captions_per_image`.
         mode: `"roam"` for the pairwise ROAM score (in
@@ -115,6 +115,8 @@ def evaluate_model(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
     keep = ("global",) if mode == "global" else None
+    if getattr(model, "preprocessor", None) is not None:
+        image_ds, caption_ds = (_preprocessed(model, ds) for ds in (image_ds, caption_ds))
     timings = {}
     start = time.perf_counter()
     image_features = encode_images(model, image_ds, keep, progress=verbose)
@@ -145,6 +147,12 @@ def evaluate_model(
     if verbose:
         print(f"[evaluate {mode}] {result.summary()}")
     return result
+
+
+def _preprocessed(model, dataset):
+    import tensorflow as tf
+
+    return dataset.map(model.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _encode(encode, dataset, input_key, keep, progress):

@@ -1,8 +1,13 @@
-"""DOVE models: the towers, the backbone factory and the retrieval model."""
+"""DOVE models: the backbone, the retrieval task, its preprocessor, tokenizer and image converter."""
 
-from dove_keras.models.backbones import BACKBONE_CONFIGS
-from dove_keras.models.backbones import build_backbone
-from dove_keras.models.dove import DOVE
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.dove_image_converter import DOVEImageConverter
+from dove_keras.models.dove_preprocessor import DOVEPreprocessor
+from dove_keras.models.dove_retriever import DOVERetriever
+from dove_keras.models.dove_tokenizer import DOVETokenizer
+from dove_keras.models.image_backbones import IMAGE_BACKBONES
+from dove_keras.models.image_backbones import ImageBackboneError
+from dove_keras.models.image_backbones import build_image_backbone
 from dove_keras.models.image_encoder import ImageEncoder
 from dove_keras.models.losses import triplet_loss
 from dove_keras.models.text_encoder import TextEncoder

@@ -7,9 +7,16 @@ from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MLP
 from dove_keras.layers import MultiscaleFusion
 from dove_keras.layers import RegionFeatures
-from dove_keras.models.backbones import build_backbone
+from dove_keras.models.image_backbones import build_image_backbone
 
 PYRAMID_LEVELS = ("P3", "P4", "P5")
+STRIDE = 32  # of the ResNet's last pyramid level, P5
+
+
+def check_image_size(image_size):
+    """Raises ValueError unless `image_size` is a positive multiple of the backbone's stride."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < STRIDE or image_size % STRIDE:
+        raise ValueError(f"image_size must be a positive multiple of {STRIDE}, got {image_size!r}.")
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
@@ -17,16 +24,17 @@ class ImageEncoder(keras.layers.Layer):
     """Encodes images into a global embedding, regions and the ROAM embedding.
 
     Args:
-        backbone: a keras-hub `ResNetBackbone`, its serialized config, or a
-            name accepted by `build_backbone`.
+        image_backbone: a keras-hub `ResNetBackbone`, its serialized config,
+            or a spec accepted by `build_image_backbone`.
         embedding_dim: d.
         multiscale_grid: side of the multiscale token grid (N_m = side**2).
         region_source: `"grid"` (P5 cells) or `"precomputed"` (vectors given
             with each example).
+        region_dim: D_r, the width of precomputed region vectors.
         num_regions: keep only the top-k scored regions (None keeps all).
         use_roam: build the region branch and IFA; without it the fused
             embedding is the global one.
-        train_backbone: fine-tune the backbone (frozen by default).
+        train_image_backbone: fine-tune the backbone (frozen by default).
         dropout: dropout of the global MLP head.
 
     Call args:
@@ -41,33 +49,31 @@ class ImageEncoder(keras.layers.Layer):
 
     def __init__(
         self,
-        backbone="resnet50",
+        image_backbone="resnet50",
         embedding_dim=512,
         multiscale_grid=8,
         region_source="grid",
+        region_dim=None,
         num_regions=None,
         use_roam=True,
-        train_backbone=False,
+        train_image_backbone=False,
         dropout=0.2,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if region_source not in ("grid", "precomputed"):
-            raise ValueError(
-                f"region_source must be 'grid' or 'precomputed', got {region_source!r}."
-            )
-        if isinstance(backbone, dict):
-            backbone = keras.saving.deserialize_keras_object(backbone)
-        backbone = build_backbone(backbone)
-        backbone.trainable = train_backbone
+        if isinstance(image_backbone, dict):
+            image_backbone = keras.saving.deserialize_keras_object(image_backbone)
+        backbone = build_image_backbone(image_backbone)
+        backbone.trainable = train_image_backbone
         # Only the pyramid model is tracked: it shares the backbone's layers.
         self._backbone_config = keras.saving.serialize_keras_object(backbone)
         self.embedding_dim = embedding_dim
         self.multiscale_grid = multiscale_grid
         self.region_source = region_source
+        self.region_dim = region_dim
         self.num_regions = num_regions
         self.use_roam = use_roam
-        self.train_backbone = train_backbone
+        self.train_image_backbone = train_image_backbone
         self.dropout = dropout
         self.pyramid = keras.Model(
             backbone.inputs,
@@ -81,7 +87,7 @@ class ImageEncoder(keras.layers.Layer):
             self.region_features = RegionFeatures(embedding_dim, num_regions, dtype=policy, name="region_features")
             self.ifa = IntraModalFusionAttention(embedding_dim, dtype=policy, name="ifa")
 
-    def build(self, images_shape, regions_shape=None, region_mask_shape=None):
+    def build(self, images_shape=(None, None, None, 3), regions_shape=None, region_mask_shape=None):
         pyramid_shapes = [tuple(images_shape[:1]) + tuple(s[1:]) for s in _pyramid_shapes(self.pyramid, images_shape)]
         self.fusion.build(pyramid_shapes)
         d = self.embedding_dim
@@ -93,13 +99,13 @@ class ImageEncoder(keras.layers.Layer):
             cells = None if p5[1] is None or p5[2] is None else p5[1] * p5[2]
             regions_shape = (images_shape[0], cells, p5[-1])
         elif regions_shape is None:
-            raise ValueError("region_source='precomputed' needs `regions` inputs.")
+            regions_shape = (images_shape[0], None, self.region_dim)
         self.region_features.build(regions_shape)
         kept = regions_shape[1] if self.num_regions is None else self.num_regions
         self.ifa.build((None, self.multiscale_grid**2, d), (None, kept, d))
 
     def call(self, images, regions=None, region_mask=None, training=None):
-        p3, p4, p5 = self.pyramid(images, training=training and self.train_backbone)
+        p3, p4, p5 = self.pyramid(images, training=training and self.train_image_backbone)
         tokens = self.fusion([p3, p4, p5], training=training)
         global_embedding = self.global_head(ops.mean(tokens, axis=1), training=training)
         outputs = {"global": global_embedding, "fused": global_embedding}
@@ -117,16 +123,30 @@ class ImageEncoder(keras.layers.Layer):
         outputs["region_mask"] = region_mask
         return outputs
 
+    def compute_output_spec(self, images, regions=None, region_mask=None, training=None):
+        batch, d = images.shape[0], self.embedding_dim
+        outputs = {"global": keras.KerasTensor((batch, d)), "fused": keras.KerasTensor((batch, d))}
+        if self.use_roam:
+            count = self.num_regions
+            if count is None and regions is not None:
+                count = regions.shape[1]
+            if count is None and self.region_source == "grid" and None not in images.shape[1:3]:
+                count = (images.shape[1] // STRIDE) * (images.shape[2] // STRIDE)
+            outputs["regions"] = keras.KerasTensor((batch, count, d))
+            outputs["region_mask"] = keras.KerasTensor((batch, count), dtype="bool")
+        return outputs
+
     def get_config(self):
         config = super().get_config()
         config.update(
-            backbone=self._backbone_config,
+            image_backbone=self._backbone_config,
             embedding_dim=self.embedding_dim,
             multiscale_grid=self.multiscale_grid,
             region_source=self.region_source,
+            region_dim=self.region_dim,
             num_regions=self.num_regions,
             use_roam=self.use_roam,
-            train_backbone=self.train_backbone,
+            train_image_backbone=self.train_image_backbone,
             dropout=self.dropout,
         )
         return config

@@ -23,6 +23,8 @@ class TextEncoder(keras.layers.Layer):
 
     Call args:
         token_ids: integer `(batch, L)`, right-padded with 0.
+        padding_mask: optional boolean `(batch, L)`, true at words (by
+            default `token_ids != 0`).
 
     Returns:
         A dict: `global` T_G `(batch, d)`, `genes` F_G `(batch, L', d)` and
@@ -62,7 +64,7 @@ class TextEncoder(keras.layers.Layer):
             self.genome = TextGenomeAttention(embedding_dim, dtype=policy, name="genome")
         self.global_head = MLP(2 * embedding_dim, embedding_dim, dropout, dtype=policy, name="global_head")
 
-    def build(self, token_ids_shape):
+    def build(self, token_ids_shape=(None, None), padding_mask_shape=None):
         batch, length = token_ids_shape
         self.word_embedding.build(token_ids_shape)
         self.recurrent.build((batch, length, self.word_dim))
@@ -78,8 +80,8 @@ class TextEncoder(keras.layers.Layer):
             raise ValueError(f"Word embedding matrix has shape {tuple(matrix.shape)}, expected {expected}.")
         self.word_embedding.embeddings.assign(matrix)
 
-    def call(self, token_ids, training=None):
-        mask = ops.not_equal(token_ids, 0)
+    def call(self, token_ids, padding_mask=None, training=None):
+        mask = ops.not_equal(token_ids, 0) if padding_mask is None else ops.cast(padding_mask, "bool")
         words = self.word_embedding(token_ids)
         words = self.word_dropout_layer(words, training=training)
         hidden = self._bidirectional_states(words, mask, training)
@@ -108,6 +110,17 @@ class TextEncoder(keras.layers.Layer):
         backward = self.recurrent.backward_layer(_shift_rows(words, padding), training=training)
         backward = _shift_rows(ops.flip(backward, axis=1), -padding)
         return (forward + backward) / 2
+
+    def compute_output_spec(self, token_ids, padding_mask=None, training=None):
+        batch, length = token_ids.shape
+        genes = length
+        if self.genome is not None and length is not None:
+            genes = self.genome.gene_count(length)
+        return {
+            "global": keras.KerasTensor((batch, self.embedding_dim)),
+            "genes": keras.KerasTensor((batch, genes, self.embedding_dim)),
+            "gene_mask": keras.KerasTensor((batch, genes), dtype="bool"),
+        }
 
     def get_config(self):
         config = super().get_config()

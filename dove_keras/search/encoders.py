@@ -1,9 +1,11 @@
-"""The model behind a search: an exported SavedModel or a saved `.keras` DOVE.
+"""The model behind a search: an exported SavedModel, a preset, a `.keras` file or a retriever.
 
-Both give the same interface: `encode_images` (normalised float images),
-`encode_texts` (caption strings), `score` (ROAM, pairwise) and a
-`fingerprint` that ties an index to the model that built it (a hash of the
-export's files, or of a Keras model's weights, vocabulary and input sizes).
+Every one carries its preprocessor (vocabulary, caption length, image size),
+so nothing else is needed to open it. All give the same interface:
+`encode_pixels` (float pixels in [0, 255] at `image_size`), `encode_texts`
+(caption strings), `score` (ROAM, pairwise) and a `fingerprint` that ties an
+index to the model that built it (a hash of the export's or preset's files,
+or of an in-memory model's weights and preprocessing).
 """
 
 import hashlib
@@ -14,36 +16,30 @@ import numpy as np
 IMAGE_KEYS = ("global", "fused", "regions", "region_mask")
 
 
-def load_encoder(model, vocabulary=None, image_size=None, sequence_length=None):
+def load_encoder(model):
     """Opens the model of a search.
 
     Args:
-        model: a directory written by `dove export` (self-contained: it holds
-            the tokenizer and the image size), a `.keras` file saved from a
-            `DOVE` model or a `DOVE` model (then `vocabulary` is required).
-        vocabulary: the training vocabulary file (Keras models only).
-        image_size: image side (Keras models only; default 256).
-        sequence_length: tokens per caption (Keras models only; default 32).
+        model: a directory written by `dove export`, a preset directory
+            (e.g. `<run>/preset` of `dove train`), a saved `.keras`
+            `DOVERetriever`, or a `DOVERetriever`.
 
     Returns:
         A `SavedModelEncoder` or a `KerasEncoder`.
 
     Raises:
-        ValueError: the path is neither, or a Keras model has no vocabulary.
+        ValueError: the path is none of these.
     """
     if not isinstance(model, (str, os.PathLike)):
-        if vocabulary is None:
-            raise ValueError("a DOVE model needs its training vocabulary file")
-        return KerasEncoder(model, vocabulary, image_size or 256, sequence_length or 32)
-    model = os.fspath(model)
-    if os.path.isdir(model):
-        return SavedModelEncoder(model)
-    if model.endswith(".keras") and os.path.isfile(model):
-        if vocabulary is None:
-            raise ValueError(f"{model}: a .keras model needs --vocabulary (the training vocabulary file)")
-        return KerasEncoder(model, vocabulary, image_size or 256, sequence_length or 32)
+        return KerasEncoder(model)
+    path = os.path.abspath(os.fspath(model))
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return SavedModelEncoder(path)
+    if os.path.isfile(os.path.join(path, "task.json")) or (path.endswith(".keras") and os.path.isfile(path)):
+        return KerasEncoder(path)
     raise ValueError(
-        f"{model}: expected a directory written by `dove export` or a saved .keras model file"
+        f"{model}: expected a directory written by `dove export`, a preset directory "
+        "(<output_dir>/preset of `dove train`) or a saved .keras model"
     )
 
 
@@ -63,9 +59,10 @@ class SavedModelEncoder:
         metadata = read_metadata(path)
         self.path = os.path.abspath(path)
         self.image_size = metadata["image_size"]
+        self.sequence_length = metadata["sequence_length"]
         self.use_roam = metadata["use_roam"]
         self.lambda_global = metadata["lambda_global"]
-        self.fingerprint = _hash_folder(self.path)
+        self.fingerprint = hash_folder(self.path)
         self._tf = tf
         self._model = tf.saved_model.load(self.path)
 
@@ -73,8 +70,8 @@ class SavedModelEncoder:
         """What `load_encoder` needs to open this model again."""
         return {"model": self.path}
 
-    def encode_images(self, images):
-        outputs = self._model.encode_image_tensor(self._tf.constant(images, self._tf.float32))
+    def encode_pixels(self, pixels):
+        outputs = self._model.encode_image_pixels(self._tf.constant(pixels, self._tf.float32))
         return {key: outputs[key].numpy() for key in IMAGE_KEYS if key in outputs}
 
     def encode_texts(self, captions):
@@ -91,72 +88,75 @@ class SavedModelEncoder:
 
 
 class KerasEncoder:
-    """A DOVE model with its vocabulary, on the current Keras backend.
+    """A `DOVERetriever` with its preprocessor, on the current Keras backend.
 
     Args:
-        model: a `DOVE` model, or the path of one saved as `.keras`.
-        vocabulary: the training vocabulary file.
-        image_size: image side.
-        sequence_length: tokens per caption.
+        model: a `DOVERetriever`, a preset directory or a `.keras` file of one.
+
+    Raises:
+        ValueError: a model without a preprocessor, or not a DOVERetriever.
     """
 
-    def __init__(self, model, vocabulary, image_size=256, sequence_length=32):
+    def __init__(self, model):
         import keras
 
-        from dove_keras.data.tokenizer import CaptionTokenizer
-        from dove_keras.models import DOVE
+        from dove_keras.models import DOVERetriever
 
         self.path = None
-        if not isinstance(model, DOVE):
+        if not isinstance(model, DOVERetriever):
             self.path = os.path.abspath(model)
-            model = keras.saving.load_model(self.path, compile=False)
-            if not isinstance(model, DOVE):
-                raise ValueError(f"{self.path}: holds a {type(model).__name__}, not a DOVE model")
-        self._tokenizer = CaptionTokenizer(vocabulary, sequence_length)
-        if self._tokenizer.vocabulary_size != model.vocabulary_size:
-            raise ValueError(
-                f"{vocabulary}: vocabulary_size {self._tokenizer.vocabulary_size}, the model "
-                f"has {model.vocabulary_size}: use the training vocabulary"
-            )
+            if os.path.isdir(self.path):
+                model = DOVERetriever.from_preset(self.path)
+            else:
+                model = keras.saving.load_model(self.path, compile=False)
+            if not isinstance(model, DOVERetriever):
+                raise ValueError(f"{self.path}: holds a {type(model).__name__}, not a DOVERetriever")
+        if model.preprocessor is None:
+            raise ValueError("the model has no preprocessor: search needs its tokenizer and image size")
         self._model = model
         self._ops = keras.ops
-        self.vocabulary = os.path.abspath(vocabulary)
-        self.image_size = int(image_size)
-        self.sequence_length = int(sequence_length)
-        self.use_roam = model.use_roam
+        self.image_size = model.image_size
+        self.sequence_length = model.preprocessor.sequence_length
+        self.use_roam = model.backbone.use_roam
         self.lambda_global = model.lambda_global
-        digest = hashlib.sha256(f"{image_size}/{sequence_length}/".encode())
-        digest.update("\n".join(self._tokenizer.vocabulary).encode())
-        for weight in model.weights:
+        self.fingerprint = hash_folder(self.path) if self.path else self._weights_hash()
+
+    def _weights_hash(self):
+        preprocessor = self._model.preprocessor
+        digest = hashlib.sha256(f"{self.image_size}/{self.sequence_length}/".encode())
+        digest.update("\n".join(preprocessor.tokenizer.vocabulary).encode())
+        digest.update(np.asarray(preprocessor.image_converter.scale + preprocessor.image_converter.offset).tobytes())
+        for weight in self._model.backbone.weights:
             digest.update(np.ascontiguousarray(self._ops.convert_to_numpy(weight)).tobytes())
-        self.fingerprint = digest.hexdigest()[:16]
+        return digest.hexdigest()[:16]
 
     def spec(self):
-        """What `load_encoder` needs to open this model again (model None: in memory)."""
-        return {
-            "model": self.path, "vocabulary": self.vocabulary,
-            "image_size": self.image_size, "sequence_length": self.sequence_length,
-        }
+        """What `load_encoder` needs to open this model again (None: a model in memory)."""
+        return {"model": self.path}
 
-    def encode_images(self, images):
-        outputs = self._model.encode_image(np.asarray(images, "float32"))
+    def encode_pixels(self, pixels):
+        images = self._model.preprocessor.image_converter.convert(np.asarray(pixels, "float32"))
+        outputs = self._model.encode_image(images.numpy())
         return {key: self._ops.convert_to_numpy(outputs[key]) for key in IMAGE_KEYS if key in outputs}
 
     def encode_texts(self, captions):
-        ids = self._tokenizer(list(captions)).numpy()
-        outputs = self._model.encode_text(ids)
+        outputs = self._model.embed_texts(list(captions))
         return {key: self._ops.convert_to_numpy(value) for key, value in outputs.items()}
 
     def score(self, image_features, text_features):
         return self._model.score(image_features, text_features)
 
 
-def _hash_folder(path):
-    """sha256 (16 hex digits) of every file of a folder, by relative path."""
+def hash_folder(path):
+    """sha256 (16 hex digits) of a file, or of every file of a folder by relative path."""
     digest = hashlib.sha256()
-    files = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names)
+    if os.path.isfile(path):
+        files, root = [path], os.path.dirname(path)
+    else:
+        files = sorted(os.path.join(top, name) for top, _, names in os.walk(path) for name in names)
+        root = path
     for name in files:
-        digest.update(os.path.relpath(name, path).encode())
+        digest.update(os.path.relpath(name, root).encode())
         with open(name, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)

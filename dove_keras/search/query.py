@@ -8,12 +8,13 @@ Stage 2 re-ranks the best `candidates` with ROAM's pairwise score (IGA
 guided by each candidate's regions, cosine with its V_MR).
 """
 
+import json
 import sys
 
 import numpy as np
 import pandas as pd
 
-from dove_keras.data.tokenizer import normalize_caption
+from dove_keras.data.captions import normalize_caption
 from dove_keras.search import nearest
 
 
@@ -71,8 +72,14 @@ class Searcher:
         Raises:
             ValueError: `text` has no word (lower-case letters and digits).
         """
-        if not normalize_caption(text):
+        words = normalize_caption(text).split()
+        if not words:
             raise ValueError(f"the query {text!r} is empty after normalisation (keeps [a-z0-9 ])")
+        if len(words) > self.encoder.sequence_length:
+            print(
+                f"warning: the query has {len(words)} words; the model reads the first "
+                f"{self.encoder.sequence_length} (its caption length)", file=sys.stderr,
+            )
         features = self.encoder.encode_texts([text])
         query = nearest.normalize_rows(features["global"])
         depth = max(k, candidates) if rerank and self.index.use_roam else k
@@ -98,3 +105,18 @@ class Searcher:
         frame = frame.head(k).reset_index(drop=True)
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame[["rank", "path", "score", "roam_score", "global_score", "global_rank", "row"]]
+
+    def geo_hits(self, results):
+        """The results of a scene index as `dove_keras.geo.GeoHit`s (for GeoJSON / CSV)."""
+        from dove_keras.geo import GeoHit
+        from dove_keras.geo import SceneTile
+
+        hits = []
+        for result in results.itertuples(index=False):
+            row = self.index.table.iloc[int(result.row)]
+            tile = SceneTile(
+                scene=row["source"], window=self.index.window(result.row), crs=row["crs"] or None,
+                footprint=[tuple(point) for point in json.loads(row["footprint"])], key=row["path"],
+            )
+            hits.append(GeoHit(int(result.rank), float(result.global_score), float(result.roam_score), tile))
+        return hits

@@ -8,8 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from data_tools.images import ImageError  # noqa: E402
-from data_tools.images import load_image  # noqa: E402
+from dove_keras.data.images import ImageError  # noqa: E402
 
 
 def contact_sheet(results, index, query, path, columns=5):
@@ -31,8 +30,8 @@ def contact_sheet(results, index, query, path, columns=5):
         axis = figure.add_subplot(rows, columns, position + 1)
         axis.set_xticks([]), axis.set_yticks([])
         try:
-            axis.imshow(load_image(index.full_path(result.row)))
-        except ImageError:
+            axis.imshow(index.picture(result.row))
+        except (ImageError, ValueError):
             axis.text(0.5, 0.5, "(unreadable now)", ha="center", va="center", fontsize=8)
         name = result.path if len(result.path) <= 32 else "..." + result.path[-29:]
         title = f"#{result.rank} {name}\nscore {result.score:.3f}"

@@ -1,4 +1,4 @@
-"""Training: experiment configs, the lr schedule, callbacks, backups and the runner."""
+"""Training: experiment configs, the model factory, the resumable runner and its reports."""
 
 from dove_keras.training.backup import ResumableBackup
 from dove_keras.training.callbacks import HistoryLogger
@@ -8,9 +8,10 @@ from dove_keras.training.config import ExperimentConfig
 from dove_keras.training.config import config_from_dict
 from dove_keras.training.config import load_config
 from dove_keras.training.config import save_config
+from dove_keras.training.factory import build_retriever
+from dove_keras.training.factory import load_preset
+from dove_keras.training.factory import load_trained
 from dove_keras.training.runner import TrainingResult
-from dove_keras.training.runner import build_model
-from dove_keras.training.runner import load_trained_model
 from dove_keras.training.runner import run_evaluation
 from dove_keras.training.runner import run_training
 from dove_keras.training.schedules import step_decay_schedule

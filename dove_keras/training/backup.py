@@ -3,13 +3,21 @@
 import json
 import os
 import shutil
+import sys
 
+import h5py
 import keras
 import numpy as np
 
+from dove_keras.utils.files import atomic_write_json
+
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.weights.h5"
-LATEST = "latest"
+KEPT_BACKUPS = 2  # the newest, and the one before it in case the newest is damaged
+
+
+class BackupError(ValueError):
+    """No backup of a run can be resumed from."""
 
 
 class ResumableBackup(keras.callbacks.Callback):
@@ -19,11 +27,14 @@ class ResumableBackup(keras.callbacks.Callback):
     the epoch, but not the random-generator states (dropout masks) nor the
     position inside the epoch: a run resumed from one of its mid-epoch
     backups trains that epoch's first batches again. This callback saves, in
-    one directory per backup switched in atomically: the weights with the
-    optimizer state (`save_weights`), every `SeedGenerator` state and the
-    position (epoch, batches done in it). `restore` puts the state back and
-    returns the position; the runner then feeds only the batches not yet
-    trained on (`dove_keras.training.runner.run_training`).
+    one folder per backup (`epochEEEEE-batchBBBBBBB`): the weights with the
+    optimizer state (`save_weights`), then, atomically and last, every
+    `SeedGenerator` state and the position (epoch, batches done in it) in
+    `state.json`; a folder without a readable `state.json` is incomplete.
+    The two newest backups are kept: when the newest is damaged (a truncated
+    file), `position` and `restore` say so and use the one before. The runner
+    then feeds only the batches not yet trained on
+    (`dove_keras.training.runner.run_training`).
 
     Place it LAST in the callback list, so an epoch counts as done only after
     the callbacks before it (evaluation, checkpoints, logs) ran. A backup is
@@ -62,8 +73,7 @@ class ResumableBackup(keras.callbacks.Callback):
     def _save(self, epoch, batches_done):
         self._since_backup = 0
         model = self.model
-        name = f"epoch{epoch:05d}-batch{batches_done:07d}"
-        target = os.path.join(self.backup_dir, name)
+        target = os.path.join(self.backup_dir, f"epoch{epoch:05d}-batch{batches_done:07d}")
         shutil.rmtree(target, ignore_errors=True)
         os.makedirs(target)
         model.save_weights(os.path.join(target, WEIGHTS_FILE))
@@ -72,47 +82,58 @@ class ResumableBackup(keras.callbacks.Callback):
             "batches_done": batches_done,
             "seed_generator_states": [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)],
         }
-        with open(os.path.join(target, STATE_FILE), "w", encoding="utf-8") as f:
-            json.dump(state, f)
-        _atomic_write(os.path.join(self.backup_dir, LATEST), name)
-        for old in os.listdir(self.backup_dir):
-            if old not in (name, LATEST) and old.startswith("epoch"):
-                shutil.rmtree(os.path.join(self.backup_dir, old), ignore_errors=True)
+        atomic_write_json(os.path.join(target, STATE_FILE), state)
+        for old in _backup_folders(self.backup_dir)[KEPT_BACKUPS:]:
+            shutil.rmtree(old, ignore_errors=True)
 
     @staticmethod
     def position(backup_dir):
-        """`(epoch, batches_done)` of the latest backup in `backup_dir`, (0, 0) if none."""
-        state = _latest_state(os.fspath(backup_dir))
-        return (0, 0) if state is None else (state["epoch"], state["batches_done"])
+        """`(epoch, batches_done)` of the newest usable backup in `backup_dir`, (0, 0) if none.
+
+        Raises:
+            BackupError: backups exist but none is usable.
+        """
+        found = _usable_backups(os.fspath(backup_dir))
+        if not found:
+            return 0, 0
+        state = found[0][1]
+        return state["epoch"], state["batches_done"]
 
     @staticmethod
     def restore(model, backup_dir):
-        """Loads the latest backup into a compiled, built `model`.
+        """Loads the newest usable backup into a compiled, built `model`.
 
         Returns:
             `(epoch, batches_done)`: where training resumes; (0, 0) and
             nothing loaded when there is no backup.
 
         Raises:
-            ValueError: the backup does not fit the model.
+            BackupError: no backup can be loaded (the problems are listed).
         """
         backup_dir = os.fspath(backup_dir)
-        state = _latest_state(backup_dir)
-        if state is None:
-            return 0, 0
-        folder = os.path.join(backup_dir, _read(os.path.join(backup_dir, LATEST)))
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(os.path.join(folder, WEIGHTS_FILE))
-        seeds = _seed_states(model)
-        if len(seeds) != len(state["seed_generator_states"]):
-            raise ValueError(
-                f"{folder}: {len(state['seed_generator_states'])} random generator states, "
-                f"the model has {len(seeds)}; is it the same model?"
-            )
-        for variable, value in zip(seeds, state["seed_generator_states"]):
-            variable.assign(np.asarray(value, dtype=variable.dtype))
+        found = _usable_backups(backup_dir)
+        if not found:
+            return 0, 0
+        folder, state = found[0]
+        try:
+            _load(model, folder, state)
+        except (OSError, ValueError) as error:
+            raise BackupError(_no_backup_message(backup_dir, [f"{folder}: {error}"])) from None
         return state["epoch"], state["batches_done"]
+
+
+def _load(model, folder, state):
+    model.load_weights(os.path.join(folder, WEIGHTS_FILE))
+    seeds = _seed_states(model)
+    if len(seeds) != len(state["seed_generator_states"]):
+        raise ValueError(
+            f"{len(state['seed_generator_states'])} random generator states, the model has "
+            f"{len(seeds)}; is it the same model?"
+        )
+    for variable, value in zip(seeds, state["seed_generator_states"]):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
 def _seed_states(model):
@@ -121,27 +142,44 @@ def _seed_states(model):
     return [v for v in model.variables if id(v) not in weights]
 
 
-def _latest_state(backup_dir):
-    pointer = os.path.join(backup_dir, LATEST)
-    if not os.path.isfile(pointer):
-        return None
-    path = os.path.join(backup_dir, _read(pointer), STATE_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: unreadable backup state ({error}).") from None
+def _backup_folders(backup_dir):
+    """Backup folders, newest first (their names sort by epoch and batch)."""
+    if not os.path.isdir(backup_dir):
+        return []
+    names = sorted((n for n in os.listdir(backup_dir) if n.startswith("epoch")), reverse=True)
+    return [os.path.join(backup_dir, name) for name in names]
 
 
-def _read(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read().strip()
+def _usable_backups(backup_dir):
+    """`[(folder, state)]` of the complete backups, newest first; damaged ones are named.
+
+    Raises:
+        BackupError: there are backup folders, and none is complete.
+    """
+    usable, problems = [], []
+    for folder in _backup_folders(backup_dir):
+        path = os.path.join(folder, STATE_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                state = json.load(f)
+            missing = {"epoch", "batches_done", "seed_generator_states"} - set(state)
+            if missing:
+                raise KeyError(f"no {', '.join(sorted(missing))}")
+            with h5py.File(os.path.join(folder, WEIGHTS_FILE), "r"):
+                pass  # a truncated weights file does not open
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            problems.append(f"{folder}: {error.__class__.__name__}: {error}")
+            continue
+        usable.append((folder, state))
+    if problems and not usable:
+        raise BackupError(_no_backup_message(backup_dir, problems))
+    for problem in problems:
+        print(f"warning: skipping a damaged backup ({problem})", file=sys.stderr)
+    return usable
 
 
-def _atomic_write(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _no_backup_message(backup_dir, problems):
+    return (
+        f"{backup_dir}: no backup can be resumed from ({'; '.join(problems)}). To start the "
+        f"run over, delete {backup_dir} (or train with --overwrite)."
+    )

@@ -20,13 +20,11 @@ import time
 
 def initial_weights(config, path):
     """Builds the seeded model of `config` and saves its weights to `path`."""
-    from dove_keras.data.tokenizer import CaptionTokenizer
-    from dove_keras.training.runner import build_model
-    from dove_keras.training.runner import seed_everything
+    from dove_keras.training.factory import build_retriever
+    from dove_keras.training.seeding import seed_everything
 
     seed_everything(config.seed, deterministic=False)
-    tokenizer = CaptionTokenizer(config.data.vocabulary, config.data.caption_length)
-    build_model(config, tokenizer.vocabulary_size).save_weights(path)
+    build_retriever(config).save_weights(path)
 
 
 def measure(config, weights, steps, eval_split):
@@ -46,24 +44,24 @@ def measure(config, weights, steps, eval_split):
 
     from dove_keras.data.pipelines import make_train_dataset
     from dove_keras.metrics.evaluation import evaluate_model
-    from dove_keras.training.runner import _eval_datasets
-    from dove_keras.training.runner import compile_model
-    from dove_keras.training.runner import epoch_seed
-    from dove_keras.training.runner import load_trained_model
-    from dove_keras.training.runner import seed_everything
+    from dove_keras.training.factory import compile_for_training
+    from dove_keras.training.factory import load_trained
+    from dove_keras.training.seeding import epoch_seed
+    from dove_keras.training.seeding import seed_everything
+    from dove_keras.training.split_evaluation import eval_datasets
 
     setup_start = time.perf_counter()
     seed_everything(config.seed, deterministic=False)
-    model, tokenizer = load_trained_model(config, weights)
+    model = load_trained(config, weights)
     d = config.data
     dataset = make_train_dataset(
-        d.prepared_dir, tokenizer, split=d.train_split, batch_size=config.training.batch_size,
+        d.prepared_dir, split=d.train_split, batch_size=config.training.batch_size,
         image_size=d.image_size, seed=epoch_seed(config.seed, 0), shuffle_buffer=d.shuffle_buffer,
     )
     batches = list(dataset.repeat().take(steps).as_numpy_iterator())
-    compile_model(model, config, int(dataset.cardinality()))
+    compile_for_training(model, config, int(dataset.cardinality()))
 
-    first = batches[0]
+    first = model.preprocessor(batches[0])
     eval_loss = model.compute_loss(x=first, y_pred=model(first, training=False), training=False)
     eval_loss = float(keras.ops.convert_to_numpy(eval_loss))
     setup_seconds = time.perf_counter() - setup_start
@@ -76,7 +74,7 @@ def measure(config, weights, steps, eval_split):
         losses.append(float(logs["loss"]))
     train_seconds = sum(times)
 
-    images, captions = _eval_datasets(config, tokenizer, eval_split)
+    images, captions = eval_datasets(config, eval_split)
     start = time.perf_counter()
     result = evaluate_model(
         model, images, captions, mode=config.evaluation.mode, chunk_size=config.evaluation.chunk_size,

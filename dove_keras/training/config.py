@@ -1,8 +1,11 @@
 """Experiment configuration: one YAML file holds every hyper-parameter and the seed.
 
 A file has the top-level keys of `ExperimentConfig` and one mapping per
-section (`data`, `model`, `loss`, `optimizer`, `training`, `evaluation`).
-Omitted keys take the defaults below (the protocol of DESIGN section 2).
+section (`data`, `model`, `initialization`, `loss`, `optimizer`,
+`training`, `evaluation`). The `model` and `loss` sections are the keyword
+arguments of `DOVEBackbone` and `DOVERetriever` themselves (same names, same
+defaults, same checks). Omitted keys take the defaults (the protocol of
+DESIGN section 2).
 Unknown keys, wrong types and missing input paths raise `ConfigError`, which
 names the file and the key, when the file is loaded: before any training.
 Relative paths are taken from the current working directory; `~` and
@@ -11,10 +14,17 @@ Relative paths are taken from the current working directory; `~` and
 
 import dataclasses
 import difflib
+import inspect
 import os
 import typing
 
 import yaml
+
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.dove_backbone import check_backbone_arguments
+from dove_keras.models.dove_retriever import DOVERetriever
+from dove_keras.models.dove_retriever import check_loss_arguments
+from dove_keras.models.image_encoder import check_image_size
 
 DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 
@@ -23,10 +33,10 @@ class ConfigError(ValueError):
     """An experiment file that cannot be used as it is."""
 
 
-def _field(default=None, positive=False, fraction=False, choices=None, path=False, must_exist=True):
-    """A field with its checks: positive number, fraction in [0, 1), one of `choices`, a path."""
+def _field(default=None, positive=False, unit_interval=False, choices=None, path=False, must_exist=True):
+    """A field with its checks: positive number, in (0, 1], one of `choices`, a path."""
     metadata = {
-        "positive": positive, "fraction": fraction, "choices": choices, "path": path,
+        "positive": positive, "unit_interval": unit_interval, "choices": choices, "path": path,
         "must_exist": must_exist,
     }
     return dataclasses.field(default=default, metadata=metadata)
@@ -43,7 +53,7 @@ class DataConfig:
         image_size: side of the model input, a multiple of 32 (the pipeline
             trains on random crops of a resize to image_size * 278 / 256,
             randomly rotated by 0-90 degrees, and evaluates on a resize).
-        caption_length: tokens per caption (padded / truncated).
+        sequence_length: tokens per caption (padded / truncated).
         shuffle_buffer: buffer of the train shuffles (images, then captions).
         eval_batch_size: batch size when encoding evaluation splits.
     """
@@ -54,60 +64,60 @@ class DataConfig:
     val_split: str = "val"
     test_split: str = "test"
     image_size: int = _field(256, positive=True)
-    caption_length: int = _field(32, positive=True)
+    sequence_length: int = _field(32, positive=True)
     shuffle_buffer: int = _field(10000, positive=True)
     eval_batch_size: int = _field(100, positive=True)
 
 
+def _arguments_dataclass(name, cls, doc, skip=()):
+    """A config section whose keys and defaults are `cls.__init__`'s keyword arguments.
+
+    The type of a key is its default's; a null default is an optional integer.
+    """
+    fields = []
+    for parameter in inspect.signature(cls.__init__).parameters.values():
+        if parameter.default is inspect.Parameter.empty or parameter.name in skip:
+            continue
+        default = parameter.default
+        kind = typing.Optional[int] if default is None else type(default)
+        fields.append((parameter.name, kind, dataclasses.field(default=default)))
+    section = dataclasses.make_dataclass(name, fields)
+    section.__doc__ = doc
+    return section
+
+
+ModelConfig = _arguments_dataclass(
+    "ModelConfig", DOVEBackbone, skip=("dtype",),
+    doc="""The `model` section: the keyword arguments of `DOVEBackbone`.
+
+    Its docstring describes them; `vocabulary_size` comes from the vocabulary
+    file, and the section is built as `DOVEBackbone(vocabulary_size,
+    **section)`. `image_backbone` is a name ("resnet50", "resnet18", "tiny":
+    random weights), a keras-hub preset handle such as "resnet_50_imagenet"
+    (downloaded by keras-hub on first use) or a local keras-hub preset folder.
+    """,
+)
+LossConfig = _arguments_dataclass(
+    "LossConfig", DOVERetriever, skip=("preprocessor",),
+    doc="""The `loss` section: the keyword arguments of `DOVERetriever`.
+
+    `margin`, `hardest_negative` and `lambda_global` (DESIGN section 1.4).
+    """,
+)
+
+
 @dataclasses.dataclass
-class ModelConfig:
-    """Arguments of `dove_keras.models.DOVE` (DESIGN section 1).
+class InitializationConfig:
+    """Weights a run starts from, beyond the image backbone preset's own.
 
     Attributes:
-        backbone: "resnet50", "resnet18", "tiny" or a local keras-hub preset.
-        backbone_weights: optional `.weights.h5` file for the backbone.
-        train_backbone: fine-tune the backbone (frozen in the protocol).
-        embedding_dim: d.
-        word_dim: word embedding width.
+        image_backbone_weights: optional `.weights.h5` file for the ResNet.
         word_embeddings: optional `.npy` (vocabulary_size, word_dim) matrix,
-            e.g. from GloVe, to initialise the word embedding.
-        multiscale_grid: side of the multiscale token grid.
-        num_regions: keep the top-k regions (null keeps all).
-        iga_key_dim: d_k of the IGA affinity.
-        use_roam: ROAM (IFA + IGA); false gives a plain dual encoder.
-        use_dtga: DTGA genes; false uses the word states.
-        dropout: dropout of both towers' global MLP heads.
-        word_dropout: dropout after the word embedding.
+            e.g. from GloVe (`dove-data vocab --glove`), for the word embedding.
     """
 
-    backbone: str = "resnet50"
-    backbone_weights: typing.Optional[str] = _field(path=True)
-    train_backbone: bool = False
-    embedding_dim: int = _field(512, positive=True)
-    word_dim: int = _field(300, positive=True)
+    image_backbone_weights: typing.Optional[str] = _field(path=True)
     word_embeddings: typing.Optional[str] = _field(path=True)
-    multiscale_grid: int = _field(8, positive=True)
-    num_regions: typing.Optional[int] = _field(None, positive=True)
-    iga_key_dim: int = _field(64, positive=True)
-    use_roam: bool = True
-    use_dtga: bool = True
-    dropout: float = _field(0.2, fraction=True)
-    word_dropout: float = _field(0.4, fraction=True)
-
-
-@dataclasses.dataclass
-class LossConfig:
-    """The bidirectional triplet loss (DESIGN section 1.4).
-
-    Attributes:
-        margin: hinge margin m.
-        hardest_negative: VSE++ hardest negative instead of the sum.
-        lambda_global: weight of the global constraint (0 disables it).
-    """
-
-    margin: float = 0.2
-    hardest_negative: bool = False
-    lambda_global: float = 1.0
 
 
 @dataclasses.dataclass
@@ -116,13 +126,13 @@ class OptimizerConfig:
 
     Attributes:
         learning_rate: initial rate.
-        decay_rate: the rate is multiplied by this every `decay_epochs`.
+        decay_rate: the rate is multiplied by this (in (0, 1]) every `decay_epochs`.
         decay_epochs: epochs between decays.
         clipnorm: optional gradient norm clipping (null: none).
     """
 
     learning_rate: float = _field(2e-4, positive=True)
-    decay_rate: float = _field(0.7, positive=True)
+    decay_rate: float = _field(0.7, unit_interval=True)
     decay_epochs: int = _field(20, positive=True)
     clipnorm: typing.Optional[float] = _field(None, positive=True)
 
@@ -175,7 +185,8 @@ class ExperimentConfig:
             device: `keras.distribution.DataParallel` on JAX,
             `tf.distribute.MirroredStrategy` on TensorFlow) or "multi_worker"
             (several hosts; see `dove_keras.training.distribution`).
-        data, model, loss, optimizer, training, evaluation: the sections.
+        data, model, initialization, loss, optimizer, training, evaluation:
+            the sections.
     """
 
     name: str = "dove"
@@ -184,6 +195,7 @@ class ExperimentConfig:
     distribution: str = _field("none", choices=DISTRIBUTIONS)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    initialization: InitializationConfig = dataclasses.field(default_factory=InitializationConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
@@ -328,14 +340,20 @@ def _check_values(config, source, check_paths):
                 raise ConfigError(f"{source}: {key} must be one of {list(meta['choices'])}, got {value!r}.")
             if meta.get("positive") and value is not None and not value > 0:
                 raise ConfigError(f"{source}: {key} must be positive, got {value!r}.")
-            if meta.get("fraction") and not 0 <= value < 1:
-                raise ConfigError(f"{source}: {key} must be in [0, 1), got {value!r}.")
+            if meta.get("unit_interval") and not 0 < value <= 1:
+                raise ConfigError(f"{source}: {key} must be in (0, 1], got {value!r}.")
             if meta.get("path"):
                 setattr(values, field.name, _resolve_path(value, field, key, source, check_paths))
-    if config.data.image_size % 32:
-        raise ConfigError(
-            f"{source}: data.image_size must be a multiple of 32, got {config.data.image_size}."
-        )
+    checks = [
+        ("data.", lambda: check_image_size(config.data.image_size)),
+        ("model.", lambda: check_backbone_arguments(**dataclasses.asdict(config.model))),
+        ("loss.", lambda: check_loss_arguments(**dataclasses.asdict(config.loss))),
+    ]
+    for prefix, check in checks:
+        try:
+            check()
+        except ValueError as error:
+            raise ConfigError(f"{source}: {prefix}{error}") from None
 
 
 def _resolve_path(value, field, key, source, check):

@@ -31,6 +31,8 @@ def load_image(path):
     """
     if not os.path.isfile(path):
         raise ImageError(f"{path}: image file not found")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
     try:
         with Image.open(path) as image:
             image.load()

@@ -1,0 +1,65 @@
+"""The similarity matrices of a training batch (every image against every caption)."""
+
+import keras
+
+from dove_keras.layers import InterModalGuidanceAttention
+from dove_keras.models.replicas import gather_replicas
+from dove_keras.models.scoring import cosine_matrix
+from dove_keras.models.scoring import roam_scores
+
+
+@keras.saving.register_keras_serializable(package="dove_keras")
+class BatchSimilarity(keras.layers.Layer):
+    """Global cosine and (with ROAM) pairwise ROAM scores of a batch's features.
+
+    Under a `tf.distribute` strategy the replicas' features are gathered
+    first (`dove_keras.models.replicas`), so the matrices cover the global
+    batch and the loss sees all its negatives.
+
+    Args:
+        embedding_dim: d.
+        iga_key_dim: d_k of IGA.
+        use_roam: build IGA and return the ROAM matrix.
+
+    Call args:
+        image_features: the image tower's dict (`global`, and with ROAM
+            `fused`, `regions`, `region_mask`).
+        text_features: the text tower's dict (`global`, `genes`, `gene_mask`).
+
+    Returns:
+        `{"global_similarity": (B, B)}` and with ROAM `"similarity"` (B, B).
+    """
+
+    def __init__(self, embedding_dim, iga_key_dim=64, use_roam=True, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_dim = embedding_dim
+        self.iga_key_dim = iga_key_dim
+        self.use_roam = use_roam
+        self.iga = None
+        if use_roam:
+            self.iga = InterModalGuidanceAttention(embedding_dim, iga_key_dim, dtype=self.dtype_policy, name="iga")
+
+    def build(self, image_features_shape=None, text_features_shape=None):
+        if self.iga is not None:
+            d = self.embedding_dim
+            self.iga.build((None, None, d), None, (None, None, d), None)
+
+    def call(self, image_features, text_features):
+        images, texts = gather_replicas(image_features), gather_replicas(text_features)
+        outputs = {"global_similarity": cosine_matrix(images["global"], texts["global"])}
+        if self.iga is not None:
+            outputs["similarity"] = roam_scores(
+                self.iga, images["fused"], images["regions"], images["region_mask"],
+                texts["genes"], texts["gene_mask"],
+            )
+        return outputs
+
+    def compute_output_spec(self, image_features, text_features):
+        shape = (image_features["global"].shape[0], text_features["global"].shape[0])
+        names = ("global_similarity", "similarity") if self.iga is not None else ("global_similarity",)
+        return {name: keras.KerasTensor(shape, self.compute_dtype) for name in names}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(embedding_dim=self.embedding_dim, iga_key_dim=self.iga_key_dim, use_roam=self.use_roam)
+        return config

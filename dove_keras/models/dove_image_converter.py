@@ -1,0 +1,125 @@
+"""Raw images -> DOVE's image input: decode, resize, normalise (TensorFlow ops)."""
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from dove_keras.models.image_backbones import image_normalization
+from dove_keras.models.image_encoder import check_image_size
+from dove_keras.models.tf_preprocessing import tf_preprocessing
+
+_JPEG = b"\xff\xd8\xff"
+# Leading bytes of the formats `tf.io.decode_image` reads.
+ENCODED_SIGNATURES = (b"\x89PNG\r\n\x1a\n", _JPEG, b"GIF87a", b"GIF89a", b"BM")
+
+
+@keras.saving.register_keras_serializable(package="dove_keras")
+class DOVEImageConverter(keras_hub.layers.ImageConverter):
+    """Turns raw images into normalised `(B, S, S, 3)` float32 model inputs.
+
+    Inputs are pixel arrays (uint8 or float in [0, 255], `(H, W, 3)` or
+    `(B, H, W, 3)`, any H and W) or encoded JPEG/PNG/GIF/BMP bytes (a
+    string scalar or `(B,)`). JPEG is decoded with the accurate integer DCT,
+    which gives Pillow's pixels (the decoder of `dove-data prepare`). Images
+    are resized to `image_size` (bilinear, antialiased, no crop: the
+    evaluation protocol's resize) and mapped by `x * scale + offset` per
+    channel; the default is the ImageNet mean/std normalisation of
+    keras-hub's `resnet_50_imagenet` converter.
+
+    Args:
+        image_size: output side `S`, or `(S, S)`.
+        scale: per-channel scale (default `1 / (255 * ImageNet std)`).
+        offset: per-channel offset (default `-ImageNet mean / std`).
+    """
+
+    def __init__(self, image_size=256, scale=None, offset=None, **kwargs):
+        if isinstance(image_size, int):
+            image_size = (image_size, image_size)
+        if image_size[0] != image_size[1]:
+            raise ValueError(f"DOVE images are square, got image_size {tuple(image_size)}.")
+        check_image_size(int(image_size[0]))
+        default_scale, default_offset = image_normalization(None)
+        kwargs.setdefault("interpolation", "bilinear")
+        kwargs.setdefault("antialias", True)
+        kwargs.setdefault("crop_to_aspect_ratio", False)
+        super().__init__(
+            image_size=tuple(image_size),
+            scale=default_scale if scale is None else list(scale),
+            offset=default_offset if offset is None else list(offset),
+            **kwargs,
+        )
+
+    @property
+    def side(self):
+        """The output side S (images are square)."""
+        return int(self.image_size[0])
+
+    @tf_preprocessing
+    def call(self, images):
+        return self.convert(images)
+
+    def convert(self, images):
+        """The conversion on TensorFlow tensors (what `call` runs)."""
+        images = tf.convert_to_tensor(images)
+        if images.dtype == tf.string:
+            return self.normalize(decode_images(images, self.image_size))
+        unbatched = images.shape.rank == 3
+        batch = images[None] if unbatched else images
+        tf.debugging.assert_equal(
+            tf.shape(batch)[-1], 3, message="DOVEImageConverter: images need 3 (RGB) channels"
+        )
+        resized = resize_images(tf.cast(batch, tf.float32), self.image_size)
+        normalized = self.normalize(resized)
+        return normalized[0] if unbatched else normalized
+
+    def normalize(self, pixels):
+        """`pixels * scale + offset` for float32 pixels in [0, 255]."""
+        return pixels * tf.constant(self.scale, tf.float32) + tf.constant(self.offset, tf.float32)
+
+
+def resize_images(pixels, image_size):
+    """Bilinear, antialiased resize of float pixels to `image_size` (no crop)."""
+    return tf.image.resize(pixels, image_size, method="bilinear", antialias=True)
+
+
+def decode_images(encoded, image_size):
+    """Decodes a string scalar or `(B,)` batch of encoded images, each resized.
+
+    Returns:
+        float32 pixels in [0, 255], `(S, S, 3)` for a scalar, else `(B, S, S, 3)`.
+
+    Raises:
+        tf.errors.InvalidArgumentError: listing the batch indices of inputs
+            that are not JPEG, PNG, GIF or BMP bytes.
+    """
+    scalar = encoded.shape.rank == 0
+    batch = tf.reshape(encoded, [-1])
+    known = tf.zeros(tf.shape(batch), tf.bool)
+    for signature in ENCODED_SIGNATURES:
+        known = tf.logical_or(known, tf.equal(tf.strings.substr(batch, 0, len(signature)), signature))
+    check = tf.debugging.Assert(
+        tf.reduce_all(known),
+        [
+            "images at these batch indices are not JPEG, PNG, GIF or BMP bytes (TIFF is not "
+            "decoded in the graph: decode it yourself and pass the pixels, e.g. to the export's "
+            "encode_image_pixels):",
+            tf.reshape(tf.where(tf.logical_not(known)), [-1]),
+        ],
+        summarize=16,
+    )
+
+    def decode_one(data):
+        image = tf.cond(
+            tf.equal(tf.strings.substr(data, 0, len(_JPEG)), _JPEG),
+            lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
+        )
+        image.set_shape([None, None, 3])
+        return resize_images(tf.cast(image, tf.float32)[None], image_size)[0]
+
+    with tf.control_dependencies([check]):
+        batch = tf.identity(batch)
+    pixels = tf.map_fn(
+        decode_one, batch, fn_output_signature=tf.TensorSpec([*image_size, 3], tf.float32)
+    )
+    return pixels[0] if scalar else pixels

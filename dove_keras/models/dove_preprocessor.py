@@ -1,0 +1,103 @@
+"""DOVE's preprocessor: raw captions and images -> the backbone's inputs."""
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from dove_keras.data.captions import PAD_ID
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.dove_image_converter import DOVEImageConverter
+from dove_keras.models.dove_tokenizer import DOVETokenizer
+from dove_keras.models.tf_preprocessing import tf_preprocessing
+
+
+@keras.saving.register_keras_serializable(package="dove_keras")
+class DOVEPreprocessor(keras_hub.models.Preprocessor):
+    """Tokenises captions and converts images for `DOVEBackbone` (TensorFlow ops).
+
+    It runs inside `tf.data` (the training and evaluation pipelines map it;
+    `DOVERetriever.fit` maps it over raw datasets) and eagerly on every
+    backend, and it is what the SavedModel export puts in its graph.
+
+    Call args:
+        x: a dict with `"captions"` (strings, scalar or `(B,)`) and/or
+            `"images"` (see `DOVEImageConverter`: pixel arrays or encoded
+            bytes); other keys (e.g. `"image_ids"`, `"regions"`) pass through.
+        y, sample_weight: passed through.
+
+    Returns:
+        `x` with `"captions"` replaced by `"token_ids"` (int32 `(B, L)`,
+        right-padded with 0, longer captions cut to L) and `"padding_mask"`
+        (bool `(B, L)`), and `"images"` by the normalised float32
+        `(B, S, S, 3)` images.
+
+    Raises:
+        tf.errors.InvalidArgumentError: a caption has no word after
+            normalisation (listed in the message).
+
+    Args:
+        tokenizer: a `DOVETokenizer`.
+        image_converter: a `DOVEImageConverter`.
+        sequence_length: L, tokens per caption.
+
+    Example:
+    ```python
+    preprocessor = DOVEPreprocessor(DOVETokenizer(["plane", "ship"]), DOVEImageConverter(64))
+    preprocessor({"captions": ["A plane.", "two ships"], "images": np.zeros((2, 80, 80, 3), "uint8")})
+    ```
+    """
+
+    backbone_cls = DOVEBackbone
+    tokenizer_cls = DOVETokenizer
+    image_converter_cls = DOVEImageConverter
+
+    def __init__(self, tokenizer, image_converter=None, sequence_length=32, **kwargs):
+        super().__init__(**kwargs)
+        if int(sequence_length) < 1:
+            raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
+        self.tokenizer = tokenizer
+        self.image_converter = image_converter
+        self.sequence_length = int(sequence_length)
+
+    def build(self, input_shape=None):
+        self.built = True  # nothing to build: the tokenizer holds a lookup table, no weights
+
+    @tf_preprocessing
+    def call(self, x, y=None, sample_weight=None):
+        return keras.utils.pack_x_y_sample_weight(self.convert(x), y, sample_weight)
+
+    def convert(self, x):
+        """The preprocessing of an input dict on TensorFlow tensors (what `call` runs)."""
+        outputs = {key: value for key, value in x.items() if key not in ("captions", "images")}
+        if "captions" in x:
+            outputs["token_ids"] = self.token_ids(x["captions"])
+            outputs["padding_mask"] = tf.not_equal(outputs["token_ids"], PAD_ID)
+        if "images" in x:
+            if self.image_converter is None:
+                raise ValueError("This DOVEPreprocessor has no image_converter for 'images'.")
+            outputs["images"] = self.image_converter.convert(x["images"])
+        return outputs
+
+    def token_ids(self, captions):
+        """int32 ids `(B, L)` (or `(L,)` for a scalar) of caption strings."""
+        captions = tf.convert_to_tensor(captions, tf.string)
+        scalar = captions.shape.rank == 0
+        batch = tf.reshape(captions, [-1])
+        words = self.tokenizer.tokenize(batch)
+        lengths = words.row_lengths()
+        check = tf.debugging.Assert(
+            tf.reduce_all(lengths > 0),
+            [
+                "empty caption after normalisation (lower-case, keep [a-z0-9 ]):",
+                tf.boolean_mask(batch, tf.equal(lengths, 0)),
+            ],
+            summarize=8,
+        )
+        with tf.control_dependencies([check]):
+            ids = words.to_tensor(PAD_ID, shape=[None, self.sequence_length])
+        return ids[0] if scalar else ids
+
+    def get_config(self):
+        config = super().get_config()
+        config["sequence_length"] = self.sequence_length
+        return config

@@ -1,0 +1,218 @@
+"""DOVE's retrieval task: preprocessing, the training loss and chunked scoring."""
+
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from tqdm.auto import tqdm
+
+from dove_keras.data.images import load_image
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.dove_preprocessor import DOVEPreprocessor
+from dove_keras.models.inference import compile_inference
+from dove_keras.models.losses import triplet_loss
+from dove_keras.models.replicas import gather_replicas
+from dove_keras.models.replicas import scale_for_replicas
+from dove_keras.models.scoring import cosine_matrix
+from dove_keras.models.scoring import roam_block_scores
+
+DEFAULT_LEARNING_RATE = 2e-4
+
+
+def check_loss_arguments(margin=0.2, hardest_negative=False, lambda_global=1.0, **unused):
+    """Raises ValueError, naming the argument, for loss settings that cannot train."""
+    if not margin > 0:
+        raise ValueError(f"margin must be positive (the triplet hinge margin), got {margin!r}.")
+    if not lambda_global >= 0:
+        raise ValueError(f"lambda_global must be >= 0 (0 disables the global constraint), got {lambda_global!r}.")
+
+
+@keras.saving.register_keras_serializable(package="dove_keras")
+class DOVERetriever(keras_hub.models.Task):
+    """Image-text retrieval with DOVE: `fit` on raw captions and images, score splits.
+
+    Training minimises `L_tri(ROAM) + lambda_global * L_tri(cos(V_M, T_G))`
+    (DESIGN section 1.4) and logs `loss`, `triplet_loss` and `global_loss`.
+    `fit`, `evaluate` and `predict` map the preprocessor over the data, so
+    datasets hold raw `{"captions", "images", "image_ids"}` batches (set
+    `preprocessor=None` to feed `token_ids` and normalised images yourself).
+
+    Args:
+        backbone: a `DOVEBackbone`.
+        preprocessor: a `DOVEPreprocessor` or None.
+        margin: triplet margin m.
+        hardest_negative: VSE++ hardest negative instead of the sum.
+        lambda_global: weight of the global constraint (0 disables it).
+
+    Example:
+    ```python
+    retriever = DOVERetriever.from_preset("dove_runs/demo/dove/preset")
+    images = retriever.embed_images([open("scene.png", "rb").read()])
+    texts = retriever.embed_texts(["two planes are parked near a terminal"])
+    retriever.score(images, texts)  # (1 image, 1 caption) ROAM scores
+    ```
+    """
+
+    backbone_cls = DOVEBackbone
+    preprocessor_cls = DOVEPreprocessor
+
+    def __init__(self, backbone, preprocessor=None, margin=0.2, hardest_negative=False,
+                 lambda_global=1.0, **kwargs):
+        check_loss_arguments(margin, hardest_negative, lambda_global)
+        compile = kwargs.pop("compile", True)
+        super().__init__(compile=False, **kwargs)  # a subclassed task: layers are set after
+
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.dtype_policy = backbone.dtype_policy
+        self.triplet_tracker = keras.metrics.Mean(name="triplet_loss")
+        self.global_tracker = keras.metrics.Mean(name="global_loss")
+        self.built = True  # the backbone is built when constructed
+
+        # === Config ===
+        self.margin = margin
+        self.hardest_negative = hardest_negative
+        self.lambda_global = lambda_global
+
+        # === Compiled inference (host-side scoring) ===
+        self._encode_image_fn = compile_inference(backbone.image_encoder)
+        self._encode_text_fn = compile_inference(backbone.text_encoder)
+        if backbone.iga is not None:
+            iga = backbone.iga
+            self._prepare_regions_fn = compile_inference(iga, iga.prepare_regions)
+            self._prepare_genes_fn = compile_inference(iga, iga.prepare_genes)
+            self._block_scores_fn = compile_inference(iga, lambda *args: roam_block_scores(iga, *args))
+        if compile:
+            self.compile()
+
+    @property
+    def image_size(self):
+        """The side of the images the preprocessor produces (None without one)."""
+        if self.preprocessor is None or self.preprocessor.image_converter is None:
+            return None
+        return self.preprocessor.image_converter.side
+
+    def call(self, inputs, training=None):
+        names = self.backbone.input.keys()  # the batch also holds e.g. image_ids
+        return self.backbone({name: inputs.get(name) for name in names}, training=training)
+
+    def compile(self, optimizer="auto", **kwargs):
+        """Compiles with Adam(2e-4) unless another optimizer is given."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model (Keras skips models that override `compile`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Triplet loss on ROAM scores plus lambda_global times the global one."""
+        image_ids = gather_replicas(x["image_ids"])
+        loss_kwargs = dict(margin=self.margin, hardest_negative=self.hardest_negative)
+        global_loss = triplet_loss(y_pred["global_similarity"], image_ids, **loss_kwargs)
+        if "similarity" not in y_pred:
+            triplet, total = global_loss, global_loss
+        else:
+            triplet = triplet_loss(y_pred["similarity"], image_ids, **loss_kwargs)
+            total = triplet + self.lambda_global * global_loss
+        self.triplet_tracker.update_state(triplet)
+        self.global_tracker.update_state(global_loss)
+        if self.losses:
+            total = total + ops.sum(self.losses)
+        return scale_for_replicas(total)
+
+    # === Inference on model inputs ===
+
+    def encode_image(self, images, regions=None, region_mask=None):
+        """Image features of normalised images: `global`, `fused`, `regions`, `region_mask`."""
+        return self._encode_image_fn(
+            ops.convert_to_tensor(images, "float32"),
+            None if regions is None else ops.convert_to_tensor(regions, "float32"),
+            None if region_mask is None else ops.convert_to_tensor(region_mask, "bool"),
+        )
+
+    def encode_text(self, token_ids):
+        """Caption features of token ids: `global`, `genes`, `gene_mask`."""
+        return self._encode_text_fn(ops.convert_to_tensor(token_ids, "int32"))
+
+    def global_score(self, image_features, text_features):
+        """`(I, C)` float32 numpy cosine of V_M and T_G (stage 1 of a search)."""
+        return _to_numpy(cosine_matrix(image_features["global"], text_features["global"]))
+
+    def score(self, image_features, text_features, chunk_size=128, progress=False):
+        """`(I, C)` float32 numpy ROAM scores, computed in image x caption blocks.
+
+        Caption keys and values are prepared once per caption block, image
+        queries once per image block, so memory stays bounded by
+        `chunk_size**2 * max(N_r * L', d)` floats. Without ROAM this is
+        `global_score`. `progress=True` shows a progress bar over image blocks.
+        """
+        if self.backbone.iga is None:
+            return self.global_score(image_features, text_features)
+        fused, regions, region_mask = (
+            image_features["fused"], image_features["regions"], image_features["region_mask"]
+        )
+        genes, gene_mask = text_features["genes"], text_features["gene_mask"]
+        num_images, num_captions = fused.shape[0], genes.shape[0]
+        caption_blocks = []
+        for start in range(0, num_captions, chunk_size):
+            block_mask = ops.convert_to_tensor(gene_mask[start : start + chunk_size])
+            prepared = self._prepare_genes_fn(ops.convert_to_tensor(genes[start : start + chunk_size]), block_mask)
+            caption_blocks.append((start, prepared, block_mask))
+        scores = np.zeros((num_images, num_captions), dtype="float32")
+        blocks = range(0, num_images, chunk_size)
+        for i in tqdm(blocks, desc="ROAM scores", unit="block", disable=not progress):
+            block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
+            block_fused = ops.convert_to_tensor(fused[i : i + chunk_size])
+            queries = self._prepare_regions_fn(ops.convert_to_tensor(regions[i : i + chunk_size]))
+            for j, prepared, caption_mask in caption_blocks:
+                block = self._block_scores_fn(block_fused, queries, block_mask, *prepared, caption_mask)
+                scores[i : i + chunk_size, j : j + chunk_size] = _to_numpy(block)
+        return scores
+
+    # === Inference on raw inputs (through the preprocessor) ===
+
+    def embed_images(self, images):
+        """Features of raw images: file paths (any Pillow format, TIFF included),
+        encoded JPEG/PNG/GIF/BMP bytes, or uint8 `(H, W, 3)` arrays of any size."""
+        converter = self._require_preprocessor().image_converter
+        if isinstance(images, (list, tuple)) and images and not isinstance(images[0], bytes):
+            pixels = [load_image(image) if isinstance(image, (str, os.PathLike)) else image for image in images]
+            inputs = np.stack([converter.convert(tf.convert_to_tensor(np.asarray(p))).numpy() for p in pixels])
+        else:
+            inputs = converter.convert(_raw_batch(images)).numpy()
+        return self.encode_image(inputs)
+
+    def embed_texts(self, captions):
+        """Features of caption strings (tokenised by the preprocessor)."""
+        token_ids = self._require_preprocessor().token_ids(_raw_batch(captions))
+        return self.encode_text(token_ids.numpy())
+
+    def _require_preprocessor(self):
+        if self.preprocessor is None:
+            raise ValueError("This DOVERetriever has no preprocessor: encode model inputs with "
+                             "encode_image / encode_text, or load a preset.")
+        return self.preprocessor
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(margin=self.margin, hardest_negative=self.hardest_negative,
+                      lambda_global=self.lambda_global)
+        return config
+
+
+def _raw_batch(values):
+    """A TensorFlow batch of raw inputs (a list of strings/bytes, or an array)."""
+    if isinstance(values, (list, tuple)) and values and isinstance(values[0], (str, bytes)):
+        return tf.constant(list(values), tf.string)
+    return tf.convert_to_tensor(np.asarray(values))
+
+
+def _to_numpy(tensor):
+    return np.asarray(ops.convert_to_numpy(tensor), dtype="float32")

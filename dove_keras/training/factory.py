@@ -1,0 +1,104 @@
+"""The retriever of an experiment config: built fresh, from saved weights, or from a preset."""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from dove_keras.models import DOVEBackbone
+from dove_keras.models import DOVEImageConverter
+from dove_keras.models import DOVEPreprocessor
+from dove_keras.models import DOVERetriever
+from dove_keras.models import DOVETokenizer
+from dove_keras.models import build_image_backbone
+from dove_keras.models.image_backbones import image_normalization
+from dove_keras.training.schedules import step_decay_schedule
+from dove_keras.utils.files import replace_folder
+
+
+def build_preprocessor(config):
+    """The config's `DOVEPreprocessor`: its vocabulary, caption length, image size and normalisation."""
+    scale, offset = image_normalization(config.model.image_backbone)
+    return DOVEPreprocessor(
+        DOVETokenizer(config.data.vocabulary),
+        DOVEImageConverter(config.data.image_size, scale=scale, offset=offset),
+        sequence_length=config.data.sequence_length,
+    )
+
+
+def build_retriever(config):
+    """A new (not compiled) `DOVERetriever` of `config`, initial weights loaded.
+
+    Raises:
+        ImageBackboneError: the image backbone cannot be built here (e.g. a
+            hub preset without network).
+        ValueError: a word embedding matrix of the wrong shape.
+    """
+    preprocessor = build_preprocessor(config)
+    model = dataclasses.asdict(config.model)
+    model["image_backbone"] = build_image_backbone(
+        config.model.image_backbone, weights=config.initialization.image_backbone_weights
+    )
+    backbone = DOVEBackbone(preprocessor.tokenizer.vocabulary_size(), **model)
+    words = config.initialization.word_embeddings
+    if words:
+        try:
+            backbone.text_encoder.set_word_embeddings(np.load(words).astype("float32"))
+        except ValueError as error:
+            raise ValueError(f"{words}: {error} (vocabulary_size, model.word_dim)") from None
+    return DOVERetriever(backbone, preprocessor, compile=False, **dataclasses.asdict(config.loss))
+
+
+def compile_for_training(model, config, steps_per_epoch):
+    """Compiles with Adam on the protocol's step-decay schedule."""
+    o = config.optimizer
+    schedule = step_decay_schedule(o.learning_rate, steps_per_epoch, o.decay_rate, o.decay_epochs)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=o.clipnorm))
+    model.optimizer.build(model.trainable_variables)
+
+
+def load_trained(config, weights):
+    """The retriever of `config` with saved weights.
+
+    Args:
+        config: the `ExperimentConfig` the weights were trained with.
+        weights: a `.weights.h5` file of that model, a saved `.keras` model
+            or a preset folder written by `dove train`.
+
+    Raises:
+        ValueError: a missing weights file.
+    """
+    weights = os.fspath(weights)
+    if os.path.isdir(weights):
+        return load_preset(weights)
+    if not os.path.isfile(weights):
+        raise ValueError(f"weights file not found: {weights}")
+    if weights.endswith(".keras"):
+        return keras.saving.load_model(weights)
+    model = build_retriever(config)
+    model.load_weights(weights)
+    return model
+
+
+def save_preset(model, path):
+    """`model.save_to_preset(path)`, switched in whole: an interrupted save leaves the old preset."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".preset-", dir=os.path.dirname(path))
+    try:
+        model.save_to_preset(staging)
+        replace_folder(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def load_preset(path):
+    """`DOVERetriever.from_preset(path)` with a clear error for a folder that is not one."""
+    path = os.fspath(path)
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "task.json")):
+        raise ValueError(f"{path}: not a DOVE preset (no task.json); `dove train` writes one in <output_dir>/preset")
+    return DOVERetriever.from_preset(path)

@@ -1,0 +1,87 @@
+"""A run's output folder: what is in it, and whether a new run may write there.
+
+A run is only ever resumed with its own config, and a finished run is only
+replaced on request (`overwrite`), in which case every file of the old run is
+removed first: a folder never mixes two runs.
+"""
+
+import glob
+import os
+import shutil
+
+import yaml
+
+from dove_keras.errors import UsageError
+
+CONFIG_FILE = "config.yaml"
+BACKUP_DIR = "backup"
+FINISHED_MARKERS = ("model.keras", "preset", "final.weights.h5")
+RUN_FILES = (
+    CONFIG_FILE, BACKUP_DIR, "history.csv", "best.weights.h5", "final.weights.h5", "model.keras",
+    "preset", "curves.png", "results_*.csv", "results_*.md", "examples_*.png",
+)
+
+
+def check_run_folder(config):
+    """Checks that `config` may train into its `output_dir` (reads only).
+
+    Raises:
+        UsageError: the folder holds a finished run, or a run of another config.
+    """
+    out = config.output_dir
+    saved = os.path.join(out, CONFIG_FILE)
+    if not os.path.isfile(saved):
+        return
+    differing = config_differences(load_saved_config(saved), config.to_dict())
+    interrupted = os.path.isdir(os.path.join(out, BACKUP_DIR))
+    finished = not interrupted and any(os.path.exists(os.path.join(out, m)) for m in FINISHED_MARKERS)
+    if differing and (interrupted or finished):
+        kind = "an interrupted" if interrupted else "a finished"
+        raise UsageError(
+            f"{out} holds {kind} run of another config (different: {', '.join(differing)}); resume it "
+            f"with its own config ({saved}), choose another output_dir, or pass --overwrite to "
+            "replace it"
+        )
+    if finished:
+        raise UsageError(
+            f"{out} holds a finished run of this config; choose another output_dir, or pass "
+            "--overwrite to train it again from the start (the old run's files are removed)"
+        )
+
+
+def is_resumable(config):
+    """Whether `output_dir` holds an interrupted run of exactly this config."""
+    saved = os.path.join(config.output_dir, CONFIG_FILE)
+    return (
+        os.path.isdir(os.path.join(config.output_dir, BACKUP_DIR)) and os.path.isfile(saved)
+        and not config_differences(load_saved_config(saved), config.to_dict())
+    )
+
+
+def remove_run(out):
+    """Removes every file a run writes in `out` (nothing else)."""
+    for pattern in RUN_FILES:
+        for path in glob.glob(os.path.join(out, pattern)):
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def load_saved_config(path):
+    """The raw mapping of a run's saved `config.yaml` (a damaged one gives {})."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def config_differences(old, new, prefix=""):
+    """The dotted keys whose values differ between two nested config mappings."""
+    keys = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys

@@ -1,0 +1,74 @@
+"""Evaluating a model on one split of a run, with its result files."""
+
+import os
+
+import tensorflow as tf
+
+from dove_keras.data import shards
+from dove_keras.data.pipelines import make_eval_datasets
+from dove_keras.metrics.evaluation import evaluate_model
+from dove_keras.training import reports
+
+
+def eval_datasets(config, split):
+    """The raw evaluation datasets of `split` with the config's batch size."""
+    d = config.data
+    return make_eval_datasets(
+        d.prepared_dir, split=split, batch_size=d.eval_batch_size,
+        captions_per_image=config.evaluation.captions_per_image,
+    )
+
+
+def evaluate_split(config, model, split, mode=None, verbose=1):
+    """Evaluates `model` on `split` and writes the results and the example sheet.
+
+    Files, in `config.output_dir`: `results_{split}_{mode}.csv` and `.md`,
+    `examples_{split}.png`.
+
+    Returns:
+        The `EvaluationResult`.
+    """
+    mode = mode or config.evaluation.mode
+    images, captions = eval_datasets(config, split)
+    result = evaluate_model(
+        model, images, captions, mode=mode, chunk_size=config.evaluation.chunk_size,
+        captions_per_image=config.evaluation.captions_per_image, verbose=bool(verbose),
+    )
+    num_images, num_captions = result.similarity.shape
+    row = {
+        "experiment": config.name, "split": split, "mode": mode, **result.metrics,
+        "images": num_images, "captions": num_captions,
+        "encode_s": round(result.timings["encode_images"] + result.timings["encode_captions"], 2),
+        "score_s": round(result.timings["score"], 2),
+    }
+    frame = reports.results_frame([row])
+    stem = os.path.join(config.output_dir, f"results_{split}_{mode}")
+    csv_path, md_path = reports.write_results(frame, stem)
+    shown = reports.example_indices(result.similarity)
+    pictures, texts = read_split_examples(config.data.prepared_dir, split, shown)
+    sheet = os.path.join(config.output_dir, f"examples_{split}.png")
+    reports.retrieval_example_sheet(
+        result.similarity, pictures, texts, sheet,
+        captions_per_image=config.evaluation.captions_per_image,
+    )
+    if verbose:
+        print(reports.markdown_table(frame))
+        print(f"wrote {csv_path}, {md_path}, {sheet}")
+    return result
+
+
+def read_split_examples(prepared_dir, split, image_indices):
+    """Raw images (only `image_indices`) and every caption of a prepared split.
+
+    Returns:
+        `({index: uint8 (H, W, 3)}, [caption strings in protocol order])`.
+    """
+    paths, _ = shards.split_shards(prepared_dir, split)
+    wanted = set(int(i) for i in image_indices)
+    pictures, captions = {}, []
+    for index, serialized in enumerate(tf.data.TFRecordDataset(paths)):
+        record = shards.parse_example(serialized)
+        captions.extend(c.decode("utf-8") for c in record["captions"].numpy())
+        if index in wanted:
+            pictures[index] = tf.io.decode_png(record["image"], channels=3).numpy()
+    return pictures, captions

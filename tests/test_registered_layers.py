@@ -1,0 +1,83 @@
+"""Every registered dove_keras layer and model: config, symbolic call, `.keras` file, mixed precision."""
+
+import keras
+import numpy as np
+import pytest
+
+from dove_keras.layers import MLP
+from dove_keras.layers import InterModalGuidanceAttention
+from dove_keras.layers import IntraModalFusionAttention
+from dove_keras.layers import MultiscaleFusion
+from dove_keras.layers import RegionFeatures
+from dove_keras.layers import TextGenomeAttention
+from dove_keras.models import DOVEBackbone
+from dove_keras.models import ImageEncoder
+from dove_keras.models import TextEncoder
+from dove_keras.models.batch_similarity import BatchSimilarity
+from layer_checks import check_layer
+from model_fixtures import SMALL_MODEL
+from model_fixtures import batch
+
+RNG = np.random.default_rng(0)
+# Preprocessing layers run TensorFlow ops on strings and have no weights;
+# they are tested by test_models_preprocessor.py and the preset tests, and
+# DOVERetriever (a task around DOVEBackbone) by test_models_dove.py.
+PREPROCESSING = {"DOVETokenizer", "DOVEImageConverter", "DOVEPreprocessor", "DOVERetriever"}
+
+
+def random(*shape):
+    return RNG.standard_normal(shape).astype("float32")
+
+
+def mask(*shape):
+    values = np.ones(shape, bool)
+    values[..., -1] = False  # one padded position per row
+    return values
+
+
+def _features(size=3, regions=4, genes=6, d=16):
+    image = {"global": random(size, d), "fused": random(size, d), "regions": random(size, regions, d),
+             "region_mask": mask(size, regions)}
+    text = {"global": random(size, d), "genes": random(size, genes, d), "gene_mask": mask(size, genes)}
+    return image, text
+
+
+CASES = {
+    "MLP": (lambda: MLP(8, 4, dropout=0.1), lambda: (random(2, 5),)),
+    "MultiscaleFusion": (
+        lambda: MultiscaleFusion(8, multiscale_grid=2),
+        lambda: ([random(2, 8, 8, 6), random(2, 4, 4, 10), random(2, 2, 2, 12)],),
+    ),
+    "RegionFeatures": (lambda: RegionFeatures(8, num_regions=2), lambda: (random(2, 5, 6), mask(2, 5))),
+    "IntraModalFusionAttention": (
+        lambda: IntraModalFusionAttention(8), lambda: (random(2, 5, 8), random(2, 4, 8), mask(2, 4)),
+    ),
+    "InterModalGuidanceAttention": (
+        lambda: InterModalGuidanceAttention(8, key_dim=4),
+        lambda: (random(3, 4, 8), mask(3, 4), random(2, 6, 8), mask(2, 6)),
+    ),
+    "TextGenomeAttention": (lambda: TextGenomeAttention(6), lambda: (random(2, 8, 6), mask(2, 8))),
+    "ImageEncoder": (
+        lambda: ImageEncoder("tiny", embedding_dim=16, multiscale_grid=2), lambda: (batch(size=2)["images"],),
+    ),
+    "TextEncoder": (lambda: TextEncoder(40, embedding_dim=16, word_dim=8), lambda: (batch(size=2)["token_ids"],)),
+    "BatchSimilarity": (lambda: BatchSimilarity(16, iga_key_dim=4), lambda: _features()),
+    "DOVEBackbone": (
+        lambda: DOVEBackbone(**SMALL_MODEL),
+        lambda: ({key: value for key, value in batch(size=2).items() if key != "image_ids"},),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_registered_layer_passes_the_checks(name, tmp_path):
+    keras.utils.set_random_seed(0)
+    make, inputs = CASES[name]
+    check_layer(make, inputs(), tmp_path)
+
+
+def test_every_registered_class_is_checked():
+    registered = {
+        key.split(">", 1)[1] for key in keras.saving.get_custom_objects() if key.startswith("dove_keras>")
+    }
+    assert registered == set(CASES) | PREPROCESSING
