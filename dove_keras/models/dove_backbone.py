@@ -72,7 +72,7 @@ class DOVEBackbone(keras_hub.models.Backbone):
 
     Call args:
         inputs: a dict: `images` `(B, S, S, 3)` normalised, `token_ids`
-            `(B, L)`, optional `padding_mask` `(B, L)`, and `regions`
+            `(B, L)` right-padded with 0, and `regions`
             `(B, N_r, D_r)` + `region_mask` `(B, N_r)` for precomputed
             regions.
 
@@ -124,14 +124,13 @@ class DOVEBackbone(keras_hub.models.Backbone):
         inputs = {
             "images": keras.Input((None, None, 3), name="images"),
             "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
-            "padding_mask": keras.Input((None,), dtype="bool", name="padding_mask", optional=True),
         }
         regions = region_mask = None
         if region_source == "precomputed":
             regions = inputs["regions"] = keras.Input((None, region_dim), name="regions")
             region_mask = inputs["region_mask"] = keras.Input((None,), dtype="bool", name="region_mask")
         image_features = self.image_encoder(inputs["images"], regions, region_mask)
-        text_features = self.text_encoder(inputs["token_ids"], inputs["padding_mask"])
+        text_features = self.text_encoder(inputs["token_ids"])
         outputs = self.batch_similarity(image_features, text_features)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
@@ -150,12 +149,6 @@ class DOVEBackbone(keras_hub.models.Backbone):
         self.dropout = dropout
         self.word_dropout = word_dropout
 
-    def __call__(self, inputs, *args, **kwargs):
-        return super().__call__(_with_padding_mask(inputs), *args, **kwargs)
-
-    def compute_output_spec(self, inputs, *args, **kwargs):
-        return super().compute_output_spec(_with_padding_mask(inputs), *args, **kwargs)
-
     @property
     def iga(self):
         """ROAM's inter-modal guidance attention (None without ROAM)."""
@@ -165,9 +158,9 @@ class DOVEBackbone(keras_hub.models.Backbone):
         """Image features: `global` V_M, `fused` V_MR, and `regions` F_R + `region_mask`."""
         return self.image_encoder(images, regions, region_mask, training=training)
 
-    def encode_text(self, token_ids, padding_mask=None, training=None):
-        """Caption features: `global` T_G, `genes` F_G and `gene_mask`."""
-        return self.text_encoder(token_ids, padding_mask, training=training)
+    def encode_text(self, token_ids, training=None):
+        """Caption features: `global` T_G, `genes` F_G and `gene_mask` (padding: id 0)."""
+        return self.text_encoder(token_ids, training=training)
 
     def get_config(self):
         config = super().get_config()
@@ -196,9 +189,3 @@ class DOVEBackbone(keras_hub.models.Backbone):
             config["image_backbone"] = keras.saving.deserialize_keras_object(config["image_backbone"])
         return super().from_config(config)
 
-
-def _with_padding_mask(inputs):
-    """`inputs` with `padding_mask` (optional: by default it is `token_ids != 0`)."""
-    if isinstance(inputs, dict) and "padding_mask" not in inputs:
-        return {**inputs, "padding_mask": None}
-    return inputs

@@ -28,7 +28,8 @@ class DOVEPreprocessor(keras_hub.models.Preprocessor):
     Returns:
         `x` with `"captions"` replaced by `"token_ids"` (int32 `(B, L)`,
         right-padded with 0, longer captions cut to L) and `"padding_mask"`
-        (bool `(B, L)`), and `"images"` by the normalised float32
+        (bool `(B, L)`, `token_ids != 0`; DOVE's backbone derives it from the
+        ids itself), and `"images"` by the normalised float32
         `(B, S, S, 3)` images.
 
     Raises:

@@ -96,6 +96,21 @@ class DOVERetriever(keras_hub.models.Task):
             return None
         return self.preprocessor.image_converter.side
 
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """The preprocessor's output, reduced to what training reads.
+
+        The model inputs and `image_ids` are kept (not `padding_mask`: the
+        backbone takes it from the ids), and masks travel as int32: under a
+        `tf.distribute` strategy Keras reduces the first batch to build the
+        model, and TensorFlow cannot sum boolean tensors.
+        """
+        data = super().preprocess_samples(x, y, sample_weight)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, dict):
+            keep = set(self.backbone.input) | {"image_ids"}
+            x = {key: _int_mask(value) for key, value in x.items() if key in keep}
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
     def call(self, inputs, training=None):
         names = self.backbone.input.keys()  # the batch also holds e.g. image_ids
         return self.backbone({name: inputs.get(name) for name in names}, training=training)
@@ -205,6 +220,13 @@ class DOVERetriever(keras_hub.models.Task):
         config.update(margin=self.margin, hardest_negative=self.hardest_negative,
                       lambda_global=self.lambda_global)
         return config
+
+
+def _int_mask(value):
+    """A boolean tensor (TensorFlow's in tf.data, the backend's eagerly) as int32; others unchanged."""
+    if keras.backend.standardize_dtype(value.dtype) != "bool":
+        return value
+    return tf.cast(value, tf.int32) if isinstance(value, tf.Tensor) else ops.cast(value, "int32")
 
 
 def _raw_batch(values):

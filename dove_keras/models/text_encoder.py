@@ -23,8 +23,6 @@ class TextEncoder(keras.layers.Layer):
 
     Call args:
         token_ids: integer `(batch, L)`, right-padded with 0.
-        padding_mask: optional boolean `(batch, L)`, true at words (by
-            default `token_ids != 0`).
 
     Returns:
         A dict: `global` T_G `(batch, d)`, `genes` F_G `(batch, L', d)` and
@@ -64,7 +62,7 @@ class TextEncoder(keras.layers.Layer):
             self.genome = TextGenomeAttention(embedding_dim, dtype=policy, name="genome")
         self.global_head = MLP(2 * embedding_dim, embedding_dim, dropout, dtype=policy, name="global_head")
 
-    def build(self, token_ids_shape=(None, None), padding_mask_shape=None):
+    def build(self, token_ids_shape=(None, None)):
         batch, length = token_ids_shape
         self.word_embedding.build(token_ids_shape)
         self.recurrent.build((batch, length, self.word_dim))
@@ -80,8 +78,8 @@ class TextEncoder(keras.layers.Layer):
             raise ValueError(f"Word embedding matrix has shape {tuple(matrix.shape)}, expected {expected}.")
         self.word_embedding.embeddings.assign(matrix)
 
-    def call(self, token_ids, padding_mask=None, training=None):
-        mask = ops.not_equal(token_ids, 0) if padding_mask is None else ops.cast(padding_mask, "bool")
+    def call(self, token_ids, training=None):
+        mask = ops.not_equal(token_ids, 0)
         words = self.word_embedding(token_ids)
         words = self.word_dropout_layer(words, training=training)
         hidden = self._bidirectional_states(words, mask, training)
@@ -111,7 +109,7 @@ class TextEncoder(keras.layers.Layer):
         backward = _shift_rows(ops.flip(backward, axis=1), -padding)
         return (forward + backward) / 2
 
-    def compute_output_spec(self, token_ids, padding_mask=None, training=None):
+    def compute_output_spec(self, token_ids, training=None):
         batch, length = token_ids.shape
         genes = length
         if self.genome is not None and length is not None:
