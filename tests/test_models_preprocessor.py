@@ -98,8 +98,12 @@ def test_images_are_resized_and_normalised_as_the_protocol_says():
     np.testing.assert_allclose(from_bytes, out, atol=1e-6)
     single = ops.convert_to_numpy(layer({"images": pixels[0]})["images"])
     np.testing.assert_allclose(single, out[0], atol=1e-6)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="indices are not JPEG, PNG"):
+    with pytest.raises(ValueError, match=r"(?s)indices are not JPEG, PNG, GIF or BMP bytes.*\b1\b"):
         layer({"images": [encoded[0], b"II*\x00 a tiff header"]})
+    with pytest.raises(ValueError, match=r"(?s)truncated \(no end-of-image marker\).*\b1\b"):
+        layer({"images": [encoded[0], encoded[1][:60]]})
+    with pytest.raises(ValueError, match=r"(?s)empty caption.*batch indices.*\b1\b"):
+        layer({"captions": ["a", "?!"]})
 
 
 def test_preprocessor_passes_other_keys_and_round_trips(tmp_path):

@@ -67,14 +67,22 @@ def encode_png(array, compress_level=6):
 def list_images(folder):
     """Image files under a folder (recursive), as sorted relative paths.
 
+    Symlinked folders are followed, each real folder once (a link back to an
+    ancestor does not loop).
+
     Args:
         folder: the folder.
 
     Returns:
         A sorted list of paths relative to `folder`, with "/" separators.
     """
-    found = []
-    for root, dirs, files in os.walk(folder):
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs.sort()
         for name in files:
             if name.lower().endswith(IMAGE_EXTENSIONS):

@@ -22,6 +22,11 @@ def write_metadata(export_dir, metadata):
     atomic_write_json(path, {"format_version": FORMAT_VERSION, **metadata})
 
 
+def is_export(path):
+    """Whether `path` is a SavedModel folder written by `export_saved_model`."""
+    return os.path.isfile(os.path.join(path, "saved_model.pb")) and os.path.isfile(os.path.join(path, METADATA_FILE))
+
+
 def read_metadata(export_dir):
     """Reads the description of an export made by `export_saved_model`.
 

@@ -29,3 +29,19 @@ def check_string_batch(values, endpoint, what):
         )
     with tf.control_dependencies([size]):
         return tf.reshape(values, [-1])
+
+
+def check_token_ids(token_ids, vocabulary_size, endpoint):
+    """Asserts every id is in `[0, vocabulary_size)`; returns the ids with the check attached."""
+    outside = tf.logical_or(token_ids < 0, token_ids >= vocabulary_size)
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(outside)),
+        [
+            f"{endpoint}: token ids must be in [0, {vocabulary_size}) (0 padding, 1 unknown word); "
+            "ids outside at these [row, position]s:",
+            tf.where(outside),
+        ],
+        summarize=16,
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(token_ids)

@@ -38,8 +38,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from dove_keras.export.metadata import METADATA_FILE
+from dove_keras.export.metadata import is_export
 from dove_keras.export.metadata import write_metadata
 from dove_keras.export.raw_inputs import check_string_batch
+from dove_keras.export.raw_inputs import check_token_ids
 from dove_keras.models.scoring import cosine_matrix
 from dove_keras.models.scoring import roam_scores
 from dove_keras.utils.files import replace_folder
@@ -62,7 +65,8 @@ def export_saved_model(retriever, path, overwrite=False):
     Args:
         retriever: a `DOVERetriever` with a preprocessor and grid regions.
         path: the output directory (written atomically).
-        overwrite: replace an existing export at `path`.
+        overwrite: replace an existing export at `path` (only an export made
+            by this function; any other folder is refused).
 
     Returns:
         `path`.
@@ -73,8 +77,14 @@ def export_saved_model(retriever, path, overwrite=False):
     """
     path = os.fspath(path)
     _check_exportable(retriever)
-    if os.path.exists(path) and not overwrite:
-        raise ValueError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    if os.path.exists(path):
+        if not overwrite:
+            raise ValueError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        if not is_export(path):
+            raise ValueError(
+                f"{path} exists and is not an export of dove_keras (no saved_model.pb and "
+                f"{METADATA_FILE}): not replacing it; choose another output folder"
+            )
     backend = keras.backend.backend()
     if backend == "torch":
         from dove_keras.export.handoff import export_through_tensorflow
@@ -121,14 +131,19 @@ def build_archive(retriever):
     image_spec = tf.TensorSpec((None, side, side, 3), tf.float32, name="images")
     ids_spec = tf.TensorSpec((None, length), tf.int32, name="token_ids")
     encode_image_tensor = archive.add_endpoint("encode_image_tensor", image_features, [image_spec])
-    encode_text_ids = archive.add_endpoint("encode_text_ids", text_features, [ids_spec])
+    text_from_ids = archive.add_endpoint("_text_features", text_features, [ids_spec])
     image_out = encode_image_tensor.get_concrete_function().structured_outputs
-    text_out = encode_text_ids.get_concrete_function().structured_outputs
+    text_out = text_from_ids.get_concrete_function().structured_outputs
     shapes = {
         "regions": int(image_out["regions"].shape[1]) if backbone.use_roam else 0,
         "genes": int(text_out["genes"].shape[1]),
     }
     converter = preprocessor.image_converter
+    vocabulary_size = preprocessor.tokenizer.vocabulary_size()
+
+    @tf.function(input_signature=[ids_spec])
+    def encode_text_ids(token_ids):
+        return text_from_ids(check_token_ids(token_ids, vocabulary_size, "encode_text_ids"))
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="images")])
     def encode_image(images):
@@ -144,8 +159,8 @@ def build_archive(retriever):
         captions = check_string_batch(captions, "encode_text", "caption")
         return encode_text_ids(preprocessor.token_ids(captions))
 
-    for name, function in (("encode_image", encode_image), ("encode_image_pixels", encode_image_pixels),
-                           ("encode_text", encode_text)):
+    for name, function in (("encode_text_ids", encode_text_ids), ("encode_image", encode_image),
+                           ("encode_image_pixels", encode_image_pixels), ("encode_text", encode_text)):
         function.get_concrete_function()
         archive.add_endpoint(name, function)
 

@@ -82,6 +82,37 @@ def resize_images(pixels, image_size):
     return tf.image.resize(pixels, image_size, method="bilinear", antialias=True)
 
 
+TAIL = 512  # bytes searched for the end-of-image marker (files may carry trailing padding)
+
+
+def _looks_complete(encoded):
+    """Whether each encoded image ends as its format says (JPEG EOI, PNG IEND, GIF trailer, BMP size)."""
+    length = tf.strings.length(encoded)
+    start = tf.maximum(length - TAIL, 0)
+    tail = tf.strings.substr(encoded, start, tf.fill(tf.shape(start), TAIL))
+    padded = tf.strings.join([tail, tf.fill(tf.shape(tail), "\0" * TAIL)])
+    tail_bytes = tf.ensure_shape(tf.io.decode_raw(tf.strings.substr(padded, 0, TAIL), tf.uint8), [None, TAIL])
+    jpeg = _contains(tail_bytes, b"\xff\xd9")
+    png = _contains(tail_bytes, b"IEND")
+    gif = tf.equal(tf.strings.substr(encoded, tf.maximum(length - 1, 0), tf.ones_like(length)), ";")
+    size_field = tf.strings.substr(tf.strings.join([encoded, tf.fill(tf.shape(encoded), "\0" * 6)]), 2, 4)
+    bmp = tf.io.decode_raw(size_field, tf.int32, little_endian=True)[:, 0] <= length
+    head = tf.strings.substr(encoded, 0, 3)
+    return tf.where(
+        tf.equal(head, _JPEG), jpeg,
+        tf.where(tf.equal(head, ENCODED_SIGNATURES[0][:3]), png, tf.where(tf.equal(head, b"GIF"), gif, bmp)),
+    )
+
+
+def _contains(rows, pattern):
+    """Whether each row of uint8 `(B, N)` holds the byte string `pattern`."""
+    n = rows.shape[1] - len(pattern) + 1
+    found = tf.ones([tf.shape(rows)[0], n], tf.bool)
+    for offset, byte in enumerate(pattern):
+        found = tf.logical_and(found, tf.equal(rows[:, offset : offset + n], byte))
+    return tf.reduce_any(found, axis=1)
+
+
 def decode_images(encoded, image_size):
     """Decodes a string scalar or `(B,)` batch of encoded images, each resized.
 
@@ -117,7 +148,14 @@ def decode_images(encoded, image_size):
         image.set_shape([None, None, 3])
         return resize_images(tf.cast(image, tf.float32)[None], image_size)[0]
 
-    with tf.control_dependencies([check]):
+    complete = _looks_complete(batch)
+    truncated = tf.debugging.Assert(
+        tf.reduce_all(tf.logical_or(complete, tf.logical_not(known))),
+        ["images at these batch indices are truncated (no end-of-image marker):",
+         tf.reshape(tf.where(tf.logical_not(complete)), [-1])],
+        summarize=16,
+    )
+    with tf.control_dependencies([check, truncated]):
         batch = tf.identity(batch)
     pixels = tf.map_fn(
         decode_one, batch, fn_output_signature=tf.TensorSpec([*image_size, 3], tf.float32)

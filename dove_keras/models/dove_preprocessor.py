@@ -89,7 +89,9 @@ class DOVEPreprocessor(keras_hub.models.Preprocessor):
         check = tf.debugging.Assert(
             tf.reduce_all(lengths > 0),
             [
-                "empty caption after normalisation (lower-case, keep [a-z0-9 ]):",
+                "empty caption after normalisation (lower-case, keep [a-z0-9 ]) at these batch indices:",
+                tf.reshape(tf.where(tf.equal(lengths, 0)), [-1]),
+                "captions:",
                 tf.boolean_mask(batch, tf.equal(lengths, 0)),
             ],
             summarize=8,

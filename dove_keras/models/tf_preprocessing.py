@@ -13,17 +13,23 @@ def tf_preprocessing(call):
 
     Inside a `tf.function` or `tf.data` map the inputs already are; eagerly,
     every leaf of `x` (Python strings and numbers, NumPy arrays, JAX or torch
-    tensors) becomes a `tf.Tensor`, and the outputs become tensors of the
-    Keras backend (string outputs become Python lists), as keras-hub's
-    preprocessing layers do.
+    tensors) becomes a `tf.Tensor`, the outputs become tensors of the Keras
+    backend (string outputs become Python lists), as keras-hub's
+    preprocessing layers do, and a failed input check raises `ValueError`
+    with TensorFlow's message (inside tf.data it stays TensorFlow's error).
     """
 
     @functools.wraps(call)
     def wrapper(self, x, *args, **kwargs):
         if not tf.executing_eagerly():
             return call(self, x, *args, **kwargs)
-        with tf.device("cpu"):
-            outputs = call(self, _inputs_to_tf(x), *args, **kwargs)
+        try:
+            with tf.device("cpu"):
+                outputs = call(self, _inputs_to_tf(x), *args, **kwargs)
+        except tf.errors.OpError as error:  # e.g. a failed input check: its message, on every backend
+            problem = ValueError(error.message.split("\n\t [[")[0])
+            problem._keras_call_info_injected = True  # no dump of the (possibly huge) raw inputs
+            raise problem from None
         return convert_preprocessing_outputs(outputs)
 
     return wrapper

@@ -312,8 +312,12 @@ def _convert(value, hint, key, source):
 
 
 def _apply_override(raw, dotted, value, source):
-    if isinstance(value, str):
-        value = yaml.safe_load(value) if value.strip() else value
+    if isinstance(value, str) and value.strip():
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"--set {dotted}={value}: the value is not valid YAML ({problem}).") from None
     *sections, name = dotted.split(".")
     node = raw
     for section in sections:
