@@ -29,6 +29,7 @@ def bad_inputs(dove, png):
         "text_empty_batch": lambda: dove.encode_text(tf.constant([], tf.string)),
         "text_empty_caption": lambda: dove.encode_text(tf.constant(["a plane", " ?! "])),
         "ids_float": lambda: dove.encode_text_ids(tf.zeros((1, 4), tf.float32)),
+        "ids_negative": lambda: dove.encode_text_ids(tf.constant([[2, -3] + [0] * 10], tf.int32)),
     }
 
 

@@ -131,11 +131,12 @@ EXPECTED_ERRORS = {
     "image_scalar": ("InvalidArgumentError", "encode_image: expected a 1-D batch of encoded images"),
     "image_empty": ("InvalidArgumentError", "encode_image: got an empty batch"),
     "image_garbage": ("InvalidArgumentError", "batch indices are not JPEG, PNG, GIF or BMP bytes"),
-    "image_truncated": ("InvalidArgumentError", "Invalid PNG"),
+    "image_truncated": ("InvalidArgumentError", "images at these batch indices are truncated (no end-of-image marker):] [0]"),
     "text_int": ("TypeError", "dtype=tf.string"),
     "text_empty_batch": ("InvalidArgumentError", "encode_text: got an empty batch (0 captions)"),
     "text_empty_caption": ("InvalidArgumentError", "empty caption after normalisation"),
     "ids_float": ("TypeError", "dtype=tf.int32"),
+    "ids_negative": ("InvalidArgumentError", "encode_text_ids: token ids must be in [0, 40)"),
 }
 
 

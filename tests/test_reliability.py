@@ -1,0 +1,320 @@
+"""The defects of the hostile-user probe: each item's reproduction, now refused or handled clearly."""
+
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from data_tools.check import check_prepared
+from data_tools.cli import main as data_main
+from dove_keras import cli
+from dove_keras.data import prepare as prepare_module
+from dove_keras.data.images import list_images
+from dove_keras.data.images import load_image
+from dove_keras.data.prepare import prepare
+from dove_keras.data.readers import read_lines
+from dove_keras.search import ImageFolder
+from dove_keras.search import ImageIndex
+from dove_keras.search import build_index
+from dove_keras.search import load_encoder
+from dove_keras.training import ConfigError
+from dove_keras.training import load_config
+from dove_keras.training import save_config
+from dove_keras.training.backup import BackupError
+from dove_keras.training.backup import ResumableBackup
+from dove_keras.training.run_folder import check_run_folder
+from dove_keras.training.run_folder import remove_run
+from search_fixtures import saved_small_model
+from search_fixtures import write_image_folder
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
+
+BACKEND = keras.backend.backend()
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reliability")
+    make_prepared(str(root))
+    return str(root)
+
+
+def _images(folder, count):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def _karpathy(path, images):
+    path.write_text(json.dumps({"images": [
+        {"filename": name, "split": split, "sentences": [{"raw": c} for c in captions]}
+        for name, split, captions in images]}))
+    return path
+
+
+# 1. Data loss: a finished run.
+def test_item01_a_finished_run_is_refused_and_overwrite_replaces_it_whole(data_root, tmp_path, capsys):
+    config = tiny_config(data_root, tmp_path / "run")
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(config, run / "config.yaml")
+    for name in ("model.keras", "best.weights.h5", "history.csv", "results_test_roam.csv"):
+        (run / name).write_text("old run")
+    (run / "notes.txt").write_text("the user's own file")
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    path = tmp_path / "config.yaml"
+    save_config(config, path)
+    assert cli.main(["train", "--config", str(path)]) == 2
+    assert "holds a finished run of this config" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before  # nothing touched
+    remove_run(str(run))  # what --overwrite does once the model is built
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+# 2. Data loss: export --overwrite.
+def test_item02_export_overwrite_replaces_only_an_export(tmp_path, capsys):
+    _, _, preset = saved_small_model()
+    folder = tmp_path / "out"
+    (folder / "keep").mkdir(parents=True)
+    (folder / "notes.txt").write_text("notes")
+    (folder / "keep" / "data.txt").write_text("data")
+    assert cli.main(["export", "--preset", str(preset), "--out", str(folder), "--overwrite"]) == 2
+    assert "is not an export of dove_keras" in capsys.readouterr().err
+    assert (folder / "notes.txt").read_text() == "notes" and (folder / "keep" / "data.txt").exists()
+
+
+# 3. Stale: prepare after an image changed.
+def test_item03_prepare_rewrites_the_shard_of_a_changed_image_and_check_reports_it(tmp_path):
+    images = tmp_path / "images"
+    _images(images, 4)
+    source = _karpathy(tmp_path / "dataset_x.json", [(f"{i}.png", "train", ["a b"] * 5) for i in range(4)])
+    out = tmp_path / "out"
+    prepare(source, images, out, shard_size=2, progress=False)
+    first, second = sorted(out.glob("train-*.tfrecord"))
+    kept = second.read_bytes()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(images / "1.png")
+    os.utime(images / "1.png", ns=(time.time_ns(), time.time_ns() + 10**9))
+    problems = check_prepared(out, progress=False)
+    assert len(problems) == 1 and "1.png changed since it was prepared" in problems[0]
+    old = first.read_bytes()
+    prepare(source, images, out, shard_size=2, progress=False)
+    assert first.read_bytes() != old and second.read_bytes() == kept  # only the changed shard
+    assert check_prepared(out, progress=False) == []
+
+
+# 4. Stale: search index after files were replaced or deleted.
+def test_item04_index_reembeds_changed_files_and_drops_removed_ones(tmp_path):
+    model, _, _ = saved_small_model()
+    encoder = load_encoder(model)
+    folder = tmp_path / "pictures"
+    write_image_folder(folder, count=5)
+    out = tmp_path / "index"
+    build_index(encoder, ImageFolder(folder), out, batch_size=4, progress=False)
+    before = ImageIndex(out).features([0])["global"]
+    os.remove(folder / "b" / "img01.jpg")
+    first = ImageIndex(out).table["path"].iloc[0]
+    shutil.copy(folder / "b" / "img03.png", folder / first)  # a new picture under the old name
+    os.utime(folder / first, ns=(time.time_ns(), time.time_ns() + 10**9))
+    summary = build_index(encoder, ImageFolder(folder), out, batch_size=4, progress=False)
+    assert (summary["changed"], summary["removed"], summary["new"], summary["images"]) == (1, 1, 1, 4)
+    index = ImageIndex(out)
+    assert "b/img01.jpg" not in index.table["path"].tolist()
+    row = index.table["path"].tolist().index("b/img03.png")
+    np.testing.assert_allclose(index.features([0])["global"], index.features([row])["global"], atol=1e-5)
+    assert not np.allclose(index.features([0])["global"], before)
+
+
+# 5. Stale: config ranges.
+@pytest.mark.parametrize("section, key, value, message", [
+    ("loss", "margin", -0.2, "loss.margin must be positive"),
+    ("loss", "lambda_global", -1.0, "loss.lambda_global must be >= 0"),
+    ("optimizer", "decay_rate", 1.5, r"optimizer.decay_rate must be in \(0, 1\]"),
+])
+def test_item05_config_refuses_ranges_that_train_to_nothing(data_root, tmp_path, section, key, value, message):
+    path = tmp_path / "config.yaml"
+    save_config(tiny_config(data_root, tmp_path / "run"), path)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, overrides={f"{section}.{key}": str(value)})
+
+
+# 6. Stale: leaks and short evaluation images.
+def test_item06_prepare_lists_leaks_and_short_evaluation_images(tmp_path):
+    images = tmp_path / "images"
+    _images(images, 3)
+    source = _karpathy(tmp_path / "dataset_x.json", [
+        ("0.png", "train", ["a b"] * 5), ("0.png", "test", ["a b"] * 5),
+        ("1.png", "test", ["a b"] * 4), ("2.png", "val", ["a b"] * 5),
+    ])
+    with pytest.raises(ValueError) as error:
+        prepare(source, images, tmp_path / "out", progress=False)
+    message = str(error.value)
+    assert "0.png is in train and test (a train/test leak" in message
+    assert "test image 1 (1.png) has 4 captions, expected 5" in message
+    assert not (tmp_path / "out").exists()
+    prepare(source, images, tmp_path / "out", allow_split_overlap=True, captions_per_image=0, progress=False)
+
+
+# 7. Smaller items.
+def test_item07_symlinked_folders_are_followed_once(tmp_path):
+    _images(tmp_path / "real", 2)
+    (tmp_path / "top").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "top" / "linked")
+    os.symlink(tmp_path / "top", tmp_path / "top" / "loop")  # a link back up: no endless walk
+    assert list_images(tmp_path / "top") == ["linked/0.png", "linked/1.png"]
+
+
+def test_item07_search_index_takes_the_image_size_from_the_model(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["search", "index", "--help"])
+    assert "--image-size" not in capsys.readouterr().out
+
+
+def test_item07_long_queries_warn(tmp_path, capsys):
+    from dove_keras.search import Searcher
+
+    model, _, _ = saved_small_model(length=12)
+    encoder = load_encoder(model)
+    write_image_folder(tmp_path / "pictures", count=2)
+    build_index(encoder, ImageFolder(tmp_path / "pictures"), tmp_path / "index", batch_size=4, progress=False)
+    Searcher(ImageIndex(tmp_path / "index"), encoder).search(" ".join(["w3"] * 20), k=1)
+    assert "the query has 20 words; the model reads the first 12" in capsys.readouterr().err
+
+
+# 8. Tracebacks: damaged backups.
+class _Tiny(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def _backed_up_model(tmp_path):
+    model = _Tiny()
+    model(np.zeros((1, 3), "float32"))
+    model.compile(optimizer="adam", loss="mse")
+    backup = ResumableBackup(str(tmp_path / "backup"))
+    backup.set_model(model)
+    backup._save(1, 0)
+    backup._save(1, 3)
+    return model
+
+
+def test_item08_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, capsys):
+    model = _backed_up_model(tmp_path)
+    newest = tmp_path / "backup" / "epoch00001-batch0000003"
+    weights = newest / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    assert ResumableBackup.position(tmp_path / "backup") == (1, 0)
+    assert "skipping a damaged backup" in capsys.readouterr().err
+    assert ResumableBackup.restore(model, tmp_path / "backup") == (1, 0)
+    (tmp_path / "backup" / "epoch00001-batch0000000" / "state.json").write_text('{"epoch": 1')
+    with pytest.raises(BackupError, match=r"no backup can be resumed from \(.*JSONDecodeError.*delete"):
+        ResumableBackup.position(tmp_path / "backup")
+
+
+# 9. Tracebacks: resuming with another config.
+def test_item09_resuming_with_another_config_lists_the_keys_and_writes_nothing(data_root, tmp_path):
+    config = tiny_config(data_root, tmp_path / "run")
+    (tmp_path / "run" / "backup").mkdir(parents=True)
+    save_config(config, tmp_path / "run" / "config.yaml")
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    changed = tiny_config(data_root, tmp_path / "run", model={"embedding_dim": 32}, training={"epochs": 3})
+    with pytest.raises(ValueError, match=r"another config \(different: model.embedding_dim, training.epochs\)"):
+        check_run_folder(changed)
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved
+    check_run_folder(config)  # the same config resumes
+
+
+# 10. Tracebacks: one-line errors with the documented exit codes.
+def test_item10_run_time_errors_are_one_line(data_root, tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    save_config(tiny_config(data_root, tmp_path / "run"), path)
+    assert cli.main(["train", "--config", str(path), "--set", "training.epochs=[1"]) == 2
+    err = capsys.readouterr().err
+    assert "training.epochs=[1: the value is not valid YAML" in err and "Traceback" not in err
+    empty = tmp_path / "empty_vocab.txt"
+    empty.write_text("")
+    assert cli.main(["train", "--config", str(path), "--set", f"data.vocabulary={empty}"]) == 2
+    assert "empty vocabulary" in capsys.readouterr().err
+    assert cli.main(["train", "--config", str(path), "--set", f"data.prepared_dir={tmp_path}"]) == 2
+    assert "manifest.json: not found" in capsys.readouterr().err
+    assert cli.main(["train", "--config", str(path), "--set", "training.batch_size=1000"]) == 2
+    assert "fewer than one batch of 1000" in capsys.readouterr().err
+
+
+def test_item10_ctrl_c_during_prepare_is_one_line(tmp_path, capsys, monkeypatch):
+    images = tmp_path / "images"
+    _images(images, 2)
+    source = _karpathy(tmp_path / "dataset_x.json", [(f"{i}.png", "train", ["a b"] * 5) for i in range(2)])
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prepare_module, "load_image", interrupted)
+    code = data_main(["prepare", str(source), "--images", str(images), "--output", str(tmp_path / "out")])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted; finished work is kept, run the same command to resume" in err and "Traceback" not in err
+
+
+# 11. Unclear messages of `dove-data check`.
+def test_item11_check_names_an_unfinished_prepare(tmp_path, capsys):
+    images = tmp_path / "images"
+    _images(images, 2)
+    source = _karpathy(tmp_path / "dataset_x.json", [(f"{i}.png", "train", ["a b"] * 5) for i in range(2)])
+    prepare(source, images, tmp_path / "out", progress=False)
+    os.remove(tmp_path / "out" / "manifest.json")
+    assert data_main(["check", str(tmp_path / "out")]) == 1
+    assert "an unfinished `dove-data prepare`" in capsys.readouterr().out
+
+
+def test_item11_byte_order_marks_and_empty_images(tmp_path):
+    listing = tmp_path / "test_filename.txt"
+    listing.write_bytes(b"\xef\xbb\xbfa.png\nb.png\n")
+    assert read_lines(listing) == ["a.png", "b.png"]
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty.png: empty file \(0 bytes\)"):
+        load_image(tmp_path / "empty.png")
+
+
+def test_item11_a_damaged_shard_is_reported_once(tmp_path):
+    images = tmp_path / "images"
+    _images(images, 6)
+    source = _karpathy(tmp_path / "dataset_x.json", [(f"{i}.png", "train", ["a b"] * 5) for i in range(6)])
+    prepare(source, images, tmp_path / "out", shard_size=2, progress=False)
+    shard = sorted((tmp_path / "out").glob("train-*.tfrecord"))[0]
+    shard.write_bytes(shard.read_bytes()[:-30])  # truncated
+    problems = check_prepared(tmp_path / "out", progress=False)
+    assert len([p for p in problems if "damaged shard" in p]) == 1
+    assert not [p for p in problems if "image_id" in p]  # no knock-on lines
+
+
+# 12. Exported endpoints name the batch item.
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the export's graph is TensorFlow's on every backend")
+def test_item12_endpoints_name_the_bad_batch_item(tmp_path):
+    import tensorflow as tf
+
+    from dove_keras.export import export_saved_model
+
+    model, _, _ = saved_small_model()
+    export_saved_model(model, tmp_path / "export")
+    dove = tf.saved_model.load(str(tmp_path / "export"))
+    png = tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)).numpy()
+    jpeg = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)truncated.*\b1\b"):
+        dove.encode_image(tf.constant([png, jpeg[:-40]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)empty caption.*batch indices.*\b2\b"):
+        dove.encode_text(tf.constant(["w2", "w3", "?!"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"token ids must be in \[0, 40\)"):
+        dove.encode_text_ids(tf.constant([[2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], tf.int32))
+    # 13. TIFF: the endpoint for decoded pixels.
+    pixels = tf.constant(np.full((1, 40, 50, 3), 128.0, np.float32))
+    assert dove.encode_image_pixels(pixels)["fused"].shape == (1, 16)
