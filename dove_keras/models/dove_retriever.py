@@ -16,8 +16,8 @@ from dove_keras.models.inference import compile_inference
 from dove_keras.models.losses import triplet_loss
 from dove_keras.models.replicas import gather_replicas
 from dove_keras.models.replicas import scale_for_replicas
+from dove_keras.models.scoring import caption_blocks
 from dove_keras.models.scoring import cosine_matrix
-from dove_keras.models.scoring import roam_block_scores
 
 DEFAULT_LEARNING_RATE = 2e-4
 
@@ -85,7 +85,7 @@ class DOVERetriever(keras_hub.models.Task):
             iga = backbone.iga
             self._prepare_regions_fn = compile_inference(iga, iga.prepare_regions)
             self._prepare_genes_fn = compile_inference(iga, iga.prepare_genes)
-            self._block_scores_fn = compile_inference(iga, lambda *args: roam_block_scores(iga, *args))
+            self._block_scores_fn = compile_inference(iga, iga.pair_scores)
         if compile:
             self.compile()
 
@@ -130,6 +130,7 @@ class DOVERetriever(keras_hub.models.Task):
         """Triplet loss on ROAM scores plus lambda_global times the global one."""
         image_ids = gather_replicas(x["image_ids"])
         loss_kwargs = dict(margin=self.margin, hardest_negative=self.hardest_negative)
+        y_pred = {key: ops.cast(value, "float32") for key, value in y_pred.items()}  # mixed precision
         global_loss = triplet_loss(y_pred["global_similarity"], image_ids, **loss_kwargs)
         if "similarity" not in y_pred:
             triplet, total = global_loss, global_loss
@@ -163,32 +164,34 @@ class DOVERetriever(keras_hub.models.Task):
     def score(self, image_features, text_features, chunk_size=128, progress=False):
         """`(I, C)` float32 numpy ROAM scores, computed in image x caption blocks.
 
-        Caption keys and values are prepared once per caption block, image
-        queries once per image block, so memory stays bounded by
-        `chunk_size**2 * max(N_r * L', d)` floats. Without ROAM this is
-        `global_score`. `progress=True` shows a progress bar over image blocks.
+        Caption features are prepared once per caption block, image queries
+        once per image block, so memory stays bounded by
+        `chunk_size**2 * max(N_r * L', d)` floats. Captions are blocked in
+        order of their real gene count and each block keeps only its real
+        genes (`caption_blocks`). Without ROAM this is `global_score`.
+        `progress=True` shows a progress bar over image blocks.
         """
         if self.backbone.iga is None:
             return self.global_score(image_features, text_features)
         fused, regions, region_mask = (
             image_features["fused"], image_features["regions"], image_features["region_mask"]
         )
-        genes, gene_mask = text_features["genes"], text_features["gene_mask"]
-        num_images, num_captions = fused.shape[0], genes.shape[0]
-        caption_blocks = []
-        for start in range(0, num_captions, chunk_size):
-            block_mask = ops.convert_to_tensor(gene_mask[start : start + chunk_size])
-            prepared = self._prepare_genes_fn(ops.convert_to_tensor(genes[start : start + chunk_size]), block_mask)
-            caption_blocks.append((start, prepared, block_mask))
-        scores = np.zeros((num_images, num_captions), dtype="float32")
-        blocks = range(0, num_images, chunk_size)
+        genes = np.asarray(ops.convert_to_numpy(text_features["genes"]))
+        gene_mask = np.asarray(ops.convert_to_numpy(text_features["gene_mask"]), dtype=bool)
+        prepared_captions = []
+        for rows, genes_kept in caption_blocks(gene_mask, chunk_size):
+            block_genes = ops.convert_to_tensor(genes[rows[:, None], genes_kept])
+            block_mask = ops.convert_to_tensor(gene_mask[rows[:, None], genes_kept])
+            prepared_captions.append((rows, self._prepare_genes_fn(block_genes, block_mask)))
+        scores = np.zeros((fused.shape[0], genes.shape[0]), dtype="float32")
+        blocks = range(0, fused.shape[0], chunk_size)
         for i in tqdm(blocks, desc="ROAM scores", unit="block", disable=not progress):
-            block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
             block_fused = ops.convert_to_tensor(fused[i : i + chunk_size])
+            block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
             queries = self._prepare_regions_fn(ops.convert_to_tensor(regions[i : i + chunk_size]))
-            for j, prepared, caption_mask in caption_blocks:
-                block = self._block_scores_fn(block_fused, queries, block_mask, *prepared, caption_mask)
-                scores[i : i + chunk_size, j : j + chunk_size] = _to_numpy(block)
+            for rows, prepared in prepared_captions:
+                block = self._block_scores_fn(block_fused, queries, block_mask, prepared)
+                scores[i : i + chunk_size, rows] = _to_numpy(block)
         return scores
 
     # === Inference on raw inputs (through the preprocessor) ===

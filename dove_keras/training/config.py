@@ -27,6 +27,7 @@ from dove_keras.models.dove_retriever import check_loss_arguments
 from dove_keras.models.image_encoder import check_image_size
 
 DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class ConfigError(ValueError):
@@ -147,12 +148,17 @@ class TrainingConfig:
         backup_every_n_steps: backup (weights, optimizer, RNG, position)
             every N batches, so a killed run resumes where it stopped.
         deterministic: deterministic ops and data order (slower).
+        precision: "float32", or a Keras mixed policy for the model's
+            layers: "mixed_bfloat16" (CPU, TPU) or "mixed_float16" (GPU; the
+            optimizer then scales the loss). Variables, the loss and the
+            scores stay float32.
     """
 
     epochs: int = _field(50, positive=True)
     batch_size: int = _field(100, positive=True)
     backup_every_n_steps: int = _field(200, positive=True)
     deterministic: bool = False
+    precision: str = _field("float32", choices=PRECISIONS)
 
 
 @dataclasses.dataclass

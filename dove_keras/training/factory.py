@@ -42,7 +42,8 @@ def build_retriever(config):
     model["image_backbone"] = build_image_backbone(
         config.model.image_backbone, weights=config.initialization.image_backbone_weights
     )
-    backbone = DOVEBackbone(preprocessor.tokenizer.vocabulary_size(), **model)
+    policy = None if config.training.precision == "float32" else config.training.precision
+    backbone = DOVEBackbone(preprocessor.tokenizer.vocabulary_size(), **model, dtype=policy)
     words = config.initialization.word_embeddings
     if words:
         try:

@@ -110,7 +110,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     # Resuming mid-epoch: first the rest of that epoch, then the full ones.
     stages = [(epoch, epoch + 1, done)] if done else []
     stages += [(epoch + bool(done), epochs, 0)] if epoch + bool(done) < epochs else []
-    streams = [_train_stream(config, *stage) for stage in stages]
+    streams = [train_stream(config, *stage) for stage in stages]
     steps = streams[0][1] if streams else 1  # 1: nothing is left to train
     factory.compile_for_training(model, config, steps)
     ResumableBackup.restore(model, backup_dir)
@@ -176,7 +176,7 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1):
     return evaluate_split(config, model, split or config.data.test_split, mode, verbose)
 
 
-def _train_stream(config, first_epoch, end_epoch, skip=0):
+def train_stream(config, first_epoch, end_epoch, skip=0):
     """Epochs `[first_epoch, end_epoch)` of training batches, the first `skip` left out.
 
     Returns:
