@@ -80,7 +80,7 @@ def test_cli_index_and_query(setup, tmp_path, capsys):
     sheet, table = tmp_path / "sheet.png", tmp_path / "results.csv"
     # Without --model the query uses the index's model.
     code = cli.main(["search", "query", "--index", str(out), QUERY, "-k", "3", "--candidates", "5",
-                     "--sheet", str(sheet), "--csv", str(table)])
+                     "--sheet", str(sheet), "--csv", str(table), "--attention"])
     printed = capsys.readouterr().out
     assert code == 0
     assert printed.splitlines()[0].split()[:3] == ["rank", "path", "score"]

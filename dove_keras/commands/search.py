@@ -83,6 +83,11 @@ def add_arguments(parser):
     query.add_argument("--no-rerank", dest="rerank", action="store_false", help="stage 1 only")
     query.add_argument("--faiss", action="store_true", help="stage 1 with faiss (needs faiss-cpu)")
     query.add_argument("--sheet", metavar="PNG", help="also write a contact sheet of the results")
+    query.add_argument(
+        "--attention", action="store_true",
+        help="with --sheet: overlay where ROAM looked in each result for the query (IGA's region "
+        "affinities through IFA's token weights; needs a preset or .keras model, not an export)",
+    )
     query.add_argument("--csv", metavar="FILE", help="also write the results table as CSV")
     query.add_argument(
         "--geojson", metavar="FILE",
@@ -187,9 +192,14 @@ def _query(args):
         write_geojson(args.geojson, hits, **options)
         table = write_csv(args.geojson.rsplit(".", 1)[0] + ".csv", hits, **options)
         print(f"wrote {args.geojson} and {table}")
+    if args.attention and not args.sheet:
+        raise UsageError("--attention draws on the contact sheet: give --sheet PNG too")
     if args.sheet:
         from dove_keras.search.sheet import contact_sheet
+        from dove_keras.search.sheet import result_pictures
 
-        contact_sheet(results, index, args.text, args.sheet)
+        pictures = result_pictures(results, index)
+        heat_maps = searcher.encoder.heat_maps(pictures, args.text) if args.attention else None
+        contact_sheet(results, pictures, args.text, args.sheet, heat_maps)
         print(f"wrote {args.sheet}")
     return 0

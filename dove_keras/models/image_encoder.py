@@ -105,12 +105,25 @@ class ImageEncoder(keras.layers.Layer):
         self.ifa.build((None, self.multiscale_grid**2, d), (None, kept, d))
 
     def call(self, images, regions=None, region_mask=None, training=None):
-        p3, p4, p5 = self.pyramid(images, training=training and self.train_image_backbone)
-        tokens = self.fusion([p3, p4, p5], training=training)
+        tokens, regions, region_mask = self.tokens_and_regions(images, regions, region_mask, training)
         global_embedding = self.global_head(ops.mean(tokens, axis=1), training=training)
         outputs = {"global": global_embedding, "fused": global_embedding}
         if not self.use_roam:
             return outputs
+        outputs["fused"] = self.ifa(tokens, regions, region_mask)
+        outputs["regions"] = regions
+        outputs["region_mask"] = region_mask
+        return outputs
+
+    def tokens_and_regions(self, images, regions=None, region_mask=None, training=None):
+        """`(F_M tokens, F_R regions, region mask)`; regions are None without ROAM.
+
+        Grid regions are the P5 cells in row-major order (before any top-k).
+        """
+        p3, p4, p5 = self.pyramid(images, training=training and self.train_image_backbone)
+        tokens = self.fusion([p3, p4, p5], training=training)
+        if not self.use_roam:
+            return tokens, None, None
         if self.region_source == "grid":
             shape = ops.shape(p5)
             regions = ops.reshape(p5, (shape[0], shape[1] * shape[2], shape[3]))
@@ -118,10 +131,7 @@ class ImageEncoder(keras.layers.Layer):
         elif regions is None:
             raise ValueError("region_source='precomputed' needs `regions` inputs.")
         regions, region_mask = self.region_features(regions, region_mask)
-        outputs["fused"] = self.ifa(tokens, regions, region_mask)
-        outputs["regions"] = regions
-        outputs["region_mask"] = region_mask
-        return outputs
+        return tokens, regions, region_mask
 
     def compute_output_spec(self, images, regions=None, region_mask=None, training=None):
         batch, d = images.shape[0], self.embedding_dim

@@ -78,6 +78,12 @@ class SavedModelEncoder:
         outputs = self._model.encode_text(self._tf.constant(list(captions), self._tf.string))
         return {key: value.numpy() for key, value in outputs.items()}
 
+    def heat_maps(self, pictures, caption):
+        raise ValueError(
+            f"{self.path} is a SavedModel export: it has no attention endpoint; draw --attention with "
+            "the preset or .keras model it was exported from (--preset / --model)"
+        )
+
     def score(self, image_features, text_features):
         if not self.use_roam:
             return self._model.score(image_features["global"], text_features["global"]).numpy()
@@ -145,6 +151,16 @@ class KerasEncoder:
 
     def score(self, image_features, text_features):
         return self._model.score(image_features, text_features)
+
+    def heat_maps(self, pictures, caption):
+        """Where ROAM looked in each picture (None for a missing one) for `caption`."""
+        from dove_keras.models.attention_maps import raw_heat_maps
+
+        if not self.use_roam:
+            raise ValueError("the model has no ROAM (use_roam=False): nothing to show")
+        present = [p for p in pictures if p is not None]
+        maps = iter(raw_heat_maps(self._model, present, [caption] * len(present)) if present else [])
+        return [None if p is None else next(maps) for p in pictures]
 
 
 def hash_folder(path):

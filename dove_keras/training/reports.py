@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from dove_keras.plots import draw_picture  # noqa: E402
+
 RECALL_COLUMNS = ["i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "mR"]
 
 
@@ -75,7 +77,7 @@ def plot_training_curves(history, path):
 
 
 def retrieval_example_sheet(
-    similarity, images, captions, path, num_queries=2, top_k=5, captions_per_image=5
+    similarity, images, captions, path, num_queries=2, top_k=5, captions_per_image=5, heat_maps=None
 ):
     """Query -> top-k sheet: caption queries with their images, image queries with their captions.
 
@@ -90,6 +92,8 @@ def retrieval_example_sheet(
         num_queries: queries per direction.
         top_k: results per query.
         captions_per_image: caption j belongs to image j // captions_per_image.
+        heat_maps: optional `{(caption, image): map}` of where ROAM looked
+            (`example_heat_maps`), overlaid on the caption queries' images.
     """
     text_queries, image_queries = example_queries(similarity, num_queries)
     rows = len(text_queries) + len(image_queries)
@@ -102,8 +106,7 @@ def retrieval_example_sheet(
         query.set_title(f"caption {caption}", fontsize=8)
         for rank, image in enumerate(np.argsort(-similarity[:, caption], kind="stable")[:top_k]):
             axis = figure.add_subplot(grid[row, rank + 1])
-            axis.imshow(images[int(image)])
-            axis.set_xticks([]), axis.set_yticks([])
+            draw_picture(axis, images[int(image)], (heat_maps or {}).get((int(caption), int(image))))
             colour = "green" if image == caption // captions_per_image else "red"
             for spine in axis.spines.values():
                 spine.set(color=colour, linewidth=3)
@@ -124,6 +127,25 @@ def retrieval_example_sheet(
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def example_heat_maps(model, similarity, images, captions, num_queries=2, top_k=5):
+    """`{(caption, image): map}` for the caption queries of the sheet and their top images.
+
+    None when the model has no ROAM or no preprocessor (nothing to compute it with).
+    """
+    backbone = getattr(model, "backbone", None)
+    if getattr(model, "preprocessor", None) is None or not getattr(backbone, "use_roam", False):
+        return None
+    from dove_keras.models.attention_maps import raw_heat_maps
+
+    pairs = [
+        (int(caption), int(image))
+        for caption in example_queries(similarity, num_queries)[0]
+        for image in np.argsort(-similarity[:, caption], kind="stable")[:top_k]
+    ]
+    maps = raw_heat_maps(model, [images[image] for _, image in pairs], [captions[c] for c, _ in pairs])
+    return dict(zip(pairs, maps))
 
 
 def example_queries(similarity, num_queries=2):

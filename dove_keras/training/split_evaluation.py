@@ -50,6 +50,7 @@ def evaluate_split(config, model, split, mode=None, verbose=1):
     reports.retrieval_example_sheet(
         result.similarity, pictures, texts, sheet,
         captions_per_image=config.evaluation.captions_per_image,
+        heat_maps=reports.example_heat_maps(model, result.similarity, pictures, texts),
     )
     if verbose:
         print(reports.markdown_table(frame))
