@@ -45,13 +45,15 @@ def measure(args):
     start = time.perf_counter()
     result = evaluate_model(model, image_ds, caption_ds, mode=args.mode, chunk_size=args.chunk_size)
     total = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kib = usage.ru_maxrss
     assert np.isfinite(result.similarity).all()
     return {
         "mode": args.mode, "images": args.images, "captions": 5 * args.images,
         "backend": keras.backend.backend(), "backbone": args.backbone,
         **{f"{k}_s": round(v, 2) for k, v in result.timings.items()},
-        "wall_s": round(total, 2), "peak_rss_gib": round(peak_kib / 2**20, 2),
+        "wall_s": round(total, 2), "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_gib": round(peak_kib / 2**20, 2),
     }
 
 
