@@ -46,7 +46,7 @@ def measure(args):
     start = time.perf_counter()
     options = demo_options(args)
     data = prepare_synthetic_data(args.output_dir, options.num_images, options.scene_size, options.seed,
-                                  options.split_fractions, verbose=False)
+                                  options.split_fractions, progress=False)
     config = demo.demo_config(options, data)
     seed_everything(config.seed, config.training.deterministic)
     model = build_retriever(config)
@@ -94,7 +94,8 @@ def record(rows):
     with open(RESULTS, encoding="utf-8") as f:
         text = f.read()
     if TABLE_TITLE not in text:
-        text = text.rstrip() + f"\n\n{TABLE_TITLE}\n\n`python benchmarks/demo.py`: the demo's defaults, a fixed number of " \
+        text = text.rstrip() + f"\n\n{TABLE_TITLE}\n\n`python benchmarks/demo.py`: the demo's defaults, " \
+            "a fixed number of " \
             "training steps per backend from a fresh model, validation mR after them. Rows are appended, " \
             f"never rewritten: a drift from one commit to the next is the regression signal.\n\n{TABLE_HEADER}\n"
     date, head = datetime.date.today().isoformat(), commit()

@@ -34,13 +34,16 @@ def measure(args):
     import numpy as np
     from keras import ops
 
-    from dove_keras.models import DOVE
+    from dove_keras.models import DOVEBackbone
+    from dove_keras.models import DOVERetriever
 
     keras.utils.set_random_seed(0)
-    model = DOVE(vocabulary_size=2000, backbone=args.backbone, embedding_dim=args.embedding_dim)
+    model = DOVERetriever(
+        DOVEBackbone(vocabulary_size=2000, image_backbone=args.backbone, embedding_dim=args.embedding_dim)
+    )
     rng = np.random.default_rng(0)
     images = rng.standard_normal((args.batch_size, args.image_size, args.image_size, 3)).astype("float32")
-    token_ids = rng.integers(2, 2000, (args.batch_size, args.caption_length)).astype("int32")
+    token_ids = rng.integers(2, 2000, (args.batch_size, args.sequence_length)).astype("int32")
 
     def encode_images():
         return ops.convert_to_numpy(model.encode_image(images)["global"])

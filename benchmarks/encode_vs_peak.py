@@ -6,13 +6,13 @@ fixed at start-up). A process measures, one after the other:
 1. the peak: numpy float32 GEMM `n x n @ n x n` (default n = 2048), best of
    a few, in GFLOP/s (2 n^3 FLOP), and the backend's own matmul of the same
    size;
-2. the FLOP count of one image through `DOVE.image_encoder`, counted from
-   the shapes every Conv2D and Dense layer sees in one forward pass:
+2. the FLOP count of one image through `DOVEBackbone.image_encoder`, counted
+   from the shapes every Conv2D and Dense layer sees in one forward pass:
    FLOP = 2 x multiply-accumulates (BatchNorm, ReLU, pooling, softmax and
    IFA's three small products, ~6 MMAC, not counted); the backbone's share is
    printed apart;
-3. `DOVE.encode_image` images/s (frozen ResNet-50 by default, 256 px, random
-   images) at each batch size, and the in-process variants of the backend:
+3. `DOVERetriever.encode_image` images/s (frozen ResNet-50 by default, 256 px,
+   random images) at each batch size, and the in-process variants of the backend:
    TensorFlow `tf.function(jit_compile=True)` (XLA) around the encoder,
    torch `set_num_threads(1)`, oneDNN (mkldnn) disabled and
    `torch.inference_mode()` instead of `no_grad()`. Each variant's
@@ -155,13 +155,15 @@ def _variants(backend, model):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        xla = tf.function(lambda x: model.image_encoder(x, training=False)["fused"], jit_compile=True)
+        xla = tf.function(lambda x: model.backbone.image_encoder(x, training=False)["fused"], jit_compile=True)
         variants["XLA (jit_compile=True)"] = (None, None, lambda images: xla(tf.constant(images)))
     if backend == "torch":
         import torch
 
         threads = torch.get_num_threads()
-        variants["set_num_threads(1)"] = (lambda: torch.set_num_threads(1), lambda: torch.set_num_threads(threads), default)
+        variants["set_num_threads(1)"] = (
+            lambda: torch.set_num_threads(1), lambda: torch.set_num_threads(threads), default
+        )
         mkldnn = []  # one flags() context per call: a generator context enters once
 
         def mkldnn_off():
@@ -172,7 +174,7 @@ def _variants(backend, model):
 
         def inference_mode(images):
             with torch.inference_mode():
-                return model.image_encoder(ops.convert_to_tensor(images), training=False)["fused"]
+                return model.backbone.image_encoder(ops.convert_to_tensor(images), training=False)["fused"]
 
         variants["inference_mode"] = (None, None, inference_mode)
     del keras
@@ -192,15 +194,17 @@ def measure(args, setting):
     import keras
     from keras import ops
 
-    from dove_keras.models import DOVE
+    from dove_keras.models import DOVEBackbone
+    from dove_keras.models import DOVERetriever
 
     backend = keras.backend.backend()
     numpy_peak = gemm_gflops(np.matmul, args.gemm_size)
     backend_peak = gemm_gflops(_backend_matmul(backend), args.gemm_size)
     keras.utils.set_random_seed(0)
-    model = DOVE(vocabulary_size=2000, backbone=args.backbone, embedding_dim=args.embedding_dim)
-    model.build({"images": (None, args.image_size, args.image_size, 3), "token_ids": (None, 32)})
-    flops, backbone_flops = count_flops(model.image_encoder, args.image_size)
+    model = DOVERetriever(
+        DOVEBackbone(vocabulary_size=2000, image_backbone=args.backbone, embedding_dim=args.embedding_dim)
+    )
+    flops, backbone_flops = count_flops(model.backbone.image_encoder, args.image_size)
     rng = np.random.default_rng(0)
     rows = []
     variants = _variants(backend, model) if setting["in_process"] else {"": _variants(backend, model)[""]}
@@ -280,7 +284,7 @@ def main(argv=None):
                 results[backend, name] = _best(results.get((backend, name)), result)
     peak = max(r["numpy_peak"] for r in results.values())
     print(f"best numpy float32 GEMM {args.gemm_size}^3 over every process: {peak:.1f} GFLOP/s")
-    for (backend, name), result in results.items():
+    for (_backend, name), result in results.items():
         _report(result, name, peak)
     return 0
 

@@ -1,9 +1,9 @@
 """Time and peak memory of evaluating an RSICD-sized test split (not a test).
 
 Random images and captions of the real sizes (1,093 images, 5 captions each,
-256 px, 32 tokens) go through `evaluate_model` with an untrained DOVE of the
-default size (the cost does not depend on the weights). Each mode runs in its
-own process, so its peak resident memory is its own.
+256 px, 32 tokens) go through `evaluate_model` with an untrained
+`DOVERetriever` of the default size (the cost does not depend on the weights).
+Each mode runs in its own process, so its peak resident memory is its own.
 
     python benchmarks/evaluation_time.py                  # RSICD size, both modes
     python benchmarks/evaluation_time.py --images 100 --backbone tiny
@@ -20,17 +20,19 @@ import time
 
 def measure(args):
     """Runs one mode in this process; returns the measurements as a dict."""
+    import keras
     import numpy as np
     import tensorflow as tf
 
     from dove_keras.metrics import evaluate_model
-    from dove_keras.models import DOVE
-
-    import keras
+    from dove_keras.models import DOVEBackbone
+    from dove_keras.models import DOVERetriever
 
     keras.utils.set_random_seed(0)
-    model = DOVE(args.vocabulary_size, backbone=args.backbone, embedding_dim=args.embedding_dim)
-    side, length = args.image_size, args.caption_length
+    model = DOVERetriever(
+        DOVEBackbone(args.vocabulary_size, image_backbone=args.backbone, embedding_dim=args.embedding_dim)
+    )
+    side, length = args.image_size, args.sequence_length
 
     def image(index):
         return {"images": tf.random.stateless_normal((side, side, 3), tf.stack([index, 0]))}
@@ -65,7 +67,7 @@ def main(argv=None):
     parser.add_argument("--backbone", default="resnet50", help="resnet50 (default), resnet18 or tiny")
     parser.add_argument("--embedding-dim", type=int, default=512, help="d (default 512)")
     parser.add_argument("--image-size", type=int, default=256, help="image side (default 256)")
-    parser.add_argument("--caption-length", type=int, default=32, help="tokens per caption (default 32)")
+    parser.add_argument("--sequence-length", type=int, default=32, help="tokens per caption (default 32)")
     parser.add_argument("--vocabulary-size", type=int, default=3000, help="token ids (default 3000)")
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default 64)")
     parser.add_argument("--chunk-size", type=int, default=128, help="pairwise block side (default 128)")

@@ -20,7 +20,7 @@ def model_parser(description, batch_size):
     parser.add_argument("--backbone", default="tiny", help="tiny, resnet18 or resnet50")
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--caption-length", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=32)
     parser.add_argument("--embedding-dim", type=int, default=512)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser

@@ -6,11 +6,12 @@ N_r=64 regions, L=32 tokens -> L'=58 genes, captions of 12-21 words as in
 
 - `direct`: the formulation before 2026-12-02 (per pair: masked softmax on an
   `(I, C, N_r, L')` einsum, region mean, value product, the whole MLP head,
-  normalise, cosine), in the same block loop `DOVE.score` had;
+  normalise, cosine), in the same block loop `DOVE.score` (the model before
+  `DOVERetriever`) had;
 - `factorised`: `InterModalGuidanceAttention.pair_scores` (head's first
   Dense per caption, mask in the affinity matmul), full gene layout;
-- `score`: `DOVE.score` as it is (factorised, captions blocked by gene count
-  with their padded genes trimmed).
+- `score`: `DOVERetriever.score` as it is (factorised, captions blocked by
+  gene count with their padded genes trimmed).
 
 All three give the same scores (the maximal difference is printed).
 
@@ -102,13 +103,13 @@ def measure(args):
     import keras
     import numpy as np
 
-    from dove_keras.models import DOVE
+    from dove_keras.models import DOVEBackbone
+    from dove_keras.models import DOVERetriever
     from dove_keras.models.inference import compile_inference
 
     keras.utils.set_random_seed(0)
-    model = DOVE(vocabulary_size=2000, backbone="tiny", embedding_dim=args.embedding_dim)
-    model._build_iga()
-    iga = model.iga
+    model = DOVERetriever(DOVEBackbone(vocabulary_size=2000, image_backbone="tiny", embedding_dim=args.embedding_dim))
+    iga = model.backbone.iga
     features = _features(np.random.default_rng(0), args.images, args.captions, args.embedding_dim)
     fused, regions, region_mask, genes, gene_mask = features
     direct_prepare, direct_pair = (compile_inference(iga, f) for f in _direct_functions(iga))
@@ -117,11 +118,11 @@ def measure(args):
     row = {"backend": keras.backend.backend(), "pairs": args.images * args.captions}
     for chunk in args.chunk_sizes:
         runs = {
-            "direct": lambda: _blocked_scores(model, direct_prepare, direct_pair, features, chunk, True),
-            "factorised": lambda: _blocked_scores(
-                model, model._prepare_genes_fn, model._pair_scores_fn, features, chunk, False
+            "direct": lambda chunk=chunk: _blocked_scores(model, direct_prepare, direct_pair, features, chunk, True),
+            "factorised": lambda chunk=chunk: _blocked_scores(
+                model, model._prepare_genes_fn, model._block_scores_fn, features, chunk, False
             ),
-            "score": lambda: model.score(image_features, text_features, chunk_size=chunk),
+            "score": lambda chunk=chunk: model.score(image_features, text_features, chunk_size=chunk),
         }
         outputs = {name: run() for name, run in runs.items()}  # warm-up: traces and compiles
         best = {name: float("inf") for name in runs}

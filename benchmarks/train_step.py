@@ -21,21 +21,23 @@ def measure(args):
     import keras
     import numpy as np
 
-    from dove_keras.models import DOVE
+    from dove_keras.models import DOVEBackbone
+    from dove_keras.models import DOVERetriever
 
     keras.utils.set_random_seed(0)
-    model = DOVE(
+    backbone = DOVEBackbone(
         vocabulary_size=2000,
-        backbone=args.backbone,
+        image_backbone=args.backbone,
         embedding_dim=args.embedding_dim,
         word_dim=300,
-        train_backbone=args.train_backbone,
+        train_image_backbone=args.train_backbone,
     )
+    model = DOVERetriever(backbone, compile=False)
     model.compile(jit_compile={"auto": "auto", "true": True, "false": False}[args.jit_compile])
     rng = np.random.default_rng(0)
     batch = {
         "images": rng.standard_normal((args.batch_size, args.image_size, args.image_size, 3)).astype("float32"),
-        "token_ids": rng.integers(2, 2000, (args.batch_size, args.caption_length)).astype("int32"),
+        "token_ids": rng.integers(2, 2000, (args.batch_size, args.sequence_length)).astype("int32"),
         "image_ids": np.arange(args.batch_size, dtype="int32"),
     }
     times = []
@@ -67,7 +69,10 @@ def main():
         f"backbone={args.backbone} batch={args.batch_size} image={args.image_size} d={args.embedding_dim} "
         f"train_backbone={args.train_backbone} jit_compile={args.jit_compile}"
     )
-    print(f"{'backend':<11}{'jit':>5}{'params':>12}{'trainable':>12}{'first ms':>10}{'median ms':>11}{'ex/s':>8}{'ratio':>7}")
+    print(
+        f"{'backend':<11}{'jit':>5}{'params':>12}{'trainable':>12}{'first ms':>10}{'median ms':>11}"
+        f"{'ex/s':>8}{'ratio':>7}"
+    )
     for row in rows:
         per_second = 1000 * args.batch_size / row["median_step_ms"]
         print(

@@ -19,13 +19,15 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from dove_keras.data.images import ImageError
-from dove_keras.data.images import load_image
+from data_tools import options
+from dove_keras import errors
 from dove_keras.data import readers
 from dove_keras.data import shards
+from dove_keras.data.captions import normalize_caption
+from dove_keras.data.images import ImageError
+from dove_keras.data.images import load_image
 from dove_keras.data.prepare import PLAN
 from dove_keras.data.prepare import source_stat
-from dove_keras.data.captions import normalize_caption
 
 
 def _caption_problems(records, where, captions_per_image):
@@ -218,7 +220,7 @@ def check_prepared(folder, captions_per_image=5, progress=True):
                 f"{folder}: {split} has {len(records)} images, the manifest says {entry['images']}"
             )
         problems += _caption_problems(
-            records, lambda r, k: os.path.join(folder, split), captions_per_image
+            records, lambda r, k, split=split: os.path.join(folder, split), captions_per_image
         )
         records_by_split[split] = records
     problems += _duplicate_problems(records_by_split, folder)
@@ -232,16 +234,12 @@ def add_arguments(parser):
     parser.add_argument("--images", metavar="DIR",
                         help="image folder of a caption source: check that every image "
                         "exists and decodes (default: captions only)")
-    parser.add_argument("--format", choices=("precomp", "karpathy", "coco"),
-                        help="caption format (default: detected)")
-    parser.add_argument("--no-verify", dest="use_verify", action="store_false",
-                        help="precomp: check train_* instead of train_*_verify / val_*_verify")
-    parser.add_argument("--captions-per-image", type=int, default=5, metavar="N",
-                        help="expected captions per image; 0 accepts any number (default: 5)")
+    options.add_source_arguments(parser, "check")
+    options.add_captions_per_image_argument(parser, "every image")
 
 
 def run(args):
-    """Runs `check` from parsed arguments; prints the listing; returns 1 on problems."""
+    """Runs `check` from parsed arguments; prints the listing; returns `EXIT_PROBLEM` on problems."""
     if os.path.isfile(os.path.join(args.source, shards.MANIFEST)):
         problems = check_prepared(args.source, args.captions_per_image)
     elif os.path.isfile(os.path.join(args.source, PLAN)):
@@ -256,6 +254,6 @@ def run(args):
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s) found in {args.source}")
-        return 1
+        return errors.EXIT_PROBLEM
     print(f"no problems found in {args.source}")
-    return 0
+    return errors.EXIT_OK

@@ -2,6 +2,7 @@
 
 import os
 
+from data_tools import options
 from dove_keras.data import readers
 from dove_keras.data import shards
 from dove_keras.data.prepare import prepare
@@ -16,8 +17,7 @@ def add_arguments(parser):
                         help="folder the image filenames of the source are relative to")
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="output folder for the shards and manifest.json")
-    parser.add_argument("--format", choices=("precomp", "karpathy", "coco"),
-                        help="caption format (default: detected from the source)")
+    options.add_source_arguments(parser, "use")
     parser.add_argument("--split", action="append", choices=readers.SPLITS, dest="splits",
                         help="split to write; repeat for several (default: every split)")
     parser.add_argument("--shard-size", type=int, default=256, metavar="N",
@@ -25,9 +25,6 @@ def add_arguments(parser):
     parser.add_argument("--empty-captions", choices=("error", "drop"), default="error",
                         help="captions empty after normalisation: stop with the list "
                         "(error, default) or drop them and images left without caption")
-    parser.add_argument("--no-verify", dest="use_verify", action="store_false",
-                        help="precomp: use train_* (train + val together) instead of "
-                        "train_*_verify / val_*_verify")
     parser.add_argument("--png-compression", type=int, default=6, choices=range(10),
                         metavar="0-9", help="PNG zlib level; lossless at every level "
                         "(default: 6)")
@@ -37,9 +34,8 @@ def add_arguments(parser):
                         "for model.region_source: precomputed (set model.region_dim to D_r)")
     parser.add_argument("--allow-split-overlap", action="store_true",
                         help="accept an image in two splits (refused by default: a train/test leak)")
-    parser.add_argument("--captions-per-image", type=int, default=5, metavar="N",
-                        help="captions every validation and test image must have, as the "
-                        "evaluation needs; 0 accepts any number (default: 5)")
+    options.add_captions_per_image_argument(
+        parser, "every validation and test image (as the evaluation needs)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace shards of a different earlier run in --output")
 

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from data_tools import options
 from dove_keras.data import readers
 from dove_keras.data.captions import write_vocabulary
 from dove_keras.data.vocabulary import build_vocabulary
@@ -19,10 +20,7 @@ def add_arguments(parser):
                         help="vocabulary file to write (one word per line, most frequent first)")
     parser.add_argument("--split", default="train", choices=readers.SPLITS,
                         help="split whose captions are counted (default: train)")
-    parser.add_argument("--format", choices=("precomp", "karpathy", "coco"),
-                        help="caption format (default: detected)")
-    parser.add_argument("--no-verify", dest="use_verify", action="store_false",
-                        help="precomp: count train_* (train + val) instead of train_*_verify")
+    options.add_source_arguments(parser, "count")
     parser.add_argument("--min-count", type=int, default=1, metavar="N",
                         help="keep words seen at least N times (default: 1)")
     parser.add_argument("--glove", metavar="FILE",

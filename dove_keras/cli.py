@@ -9,10 +9,16 @@ from dove_keras.subcommands import run_command
 COMMANDS = {
     "train": ("dove_keras.commands.train", "train DOVE from an experiment config (resumes if interrupted)"),
     "evaluate": ("dove_keras.commands.evaluate", "R@1/5/10 and mR of saved weights on a split"),
-    "demo": ("dove_keras.commands.demo", "generate scenes, train a small DOVE on CPU, show test recalls and examples"),
+    "demo": ("dove_keras.commands.demo", "generate scenes, train a small DOVE on CPU, show test recalls, examples"),
     "export": ("dove_keras.commands.export", "TensorFlow SavedModel with raw image/text endpoints and ROAM score"),
-    "search": ("dove_keras.commands.search", "index a folder of images, query it with text (two-stage, ROAM re-ranking)"),
-    "compare-backends": ("dove_keras.commands.compare_backends", "same config, weights and batches on tensorflow, jax and torch: times, memory, losses"),
+    "search": (
+        "dove_keras.commands.search",
+        "index images or GeoTIFF scenes, query them with text (two-stage, ROAM re-ranking)",
+    ),
+    "compare-backends": (
+        "dove_keras.commands.compare_backends",
+        "same config, weights and batches on tensorflow, jax and torch: times, memory, losses",
+    ),
 }
 
 

@@ -24,9 +24,10 @@ if keras.backend.backend() == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+from training_fixtures import tiny_config  # noqa: E402
+
 from dove_keras.training.distribution import DistributionError  # noqa: E402
 from dove_keras.training.runner import run_training  # noqa: E402
-from training_fixtures import tiny_config  # noqa: E402
 
 # Frozen backbone (batch norm in inference mode) and no dropout: then a step
 # computes the same function of the global batch on any number of devices.

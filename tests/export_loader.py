@@ -18,6 +18,7 @@ import tensorflow_text  # noqa: F401  registers the tokenizer ops
 
 def bad_inputs(dove, png):
     """Endpoint calls that must fail with a clear error."""
+    png16 = tf.io.encode_png(tf.fill([4, 4, 3], tf.constant(4000, tf.uint16)))
     return {
         "image_float": lambda: dove.encode_image(tf.constant([1.0, 2.0])),
         "image_rank2": lambda: dove.encode_image(tf.constant([[png]])),
@@ -25,6 +26,8 @@ def bad_inputs(dove, png):
         "image_empty": lambda: dove.encode_image(tf.constant([], tf.string)),
         "image_garbage": lambda: dove.encode_image(tf.constant([png, b"not an image at all"])),
         "image_truncated": lambda: dove.encode_image(tf.constant([png[:40]])),
+        "image_16_bit": lambda: dove.encode_image(png16[None]),
+        "pixels_16_bit": lambda: dove.encode_image_pixels(tf.fill([1, 8, 8, 3], 4000.0)),
         "text_int": lambda: dove.encode_text(tf.constant([1, 2])),
         "text_empty_batch": lambda: dove.encode_text(tf.constant([], tf.string)),
         "text_empty_caption": lambda: dove.encode_text(tf.constant(["a plane", " ?! "])),

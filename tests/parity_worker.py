@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 from keras import ops
-
 from model_fixtures import small_model
 
 

@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
-from dove_keras.data.captions import normalize_caption
 from model_fixtures import IMAGE_SIDE
 from model_fixtures import VOCABULARY_SIZE
 from model_fixtures import small_model
+from PIL import Image
+
+from dove_keras.data.captions import normalize_caption
 
 WORDS = [f"w{i}" for i in range(VOCABULARY_SIZE - 2)]
 

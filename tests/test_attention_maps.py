@@ -3,13 +3,13 @@
 import math
 
 import numpy as np
-from keras import ops
-
 import numpy_reference as ref
-from dove_keras.models.attention_maps import attention_maps
-from dove_keras.models.attention_maps import heat_map
+from keras import ops
 from model_fixtures import batch
 from model_fixtures import small_model
+
+from dove_keras.models.attention_maps import attention_maps
+from dove_keras.models.attention_maps import heat_map
 
 
 def test_maps_are_distributions_over_the_grids():
@@ -33,7 +33,8 @@ def test_region_relevance_follows_its_definition():
     _, regions, _ = encoder.tokens_and_regions(ops.convert_to_tensor(x["images"]))
     texts = model.encode_text(x["token_ids"])
     for b in range(2):
-        queries = ref.dense(iga.query, ref.layer_norm(iga.region_norm, np.asarray(ops.convert_to_numpy(regions[b]), "float64")))
+        region_states = np.asarray(ops.convert_to_numpy(regions[b]), "float64")
+        queries = ref.dense(iga.query, ref.layer_norm(iga.region_norm, region_states))
         normed = ref.layer_norm(iga.gene_norm, np.asarray(ops.convert_to_numpy(texts["genes"][b]), "float64"))
         keys = ref.dense(iga.key, normed)
         real = np.asarray(ops.convert_to_numpy(texts["gene_mask"][b]))

@@ -3,13 +3,13 @@
 import keras
 import pandas as pd
 import pytest
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
 
 from dove_keras.backends import BACKENDS
 from dove_keras.training.compare import compare_backends
 from dove_keras.training.factory import build_retriever
 from dove_keras.training.seeding import seed_everything
-from training_fixtures import make_prepared
-from training_fixtures import tiny_config
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="spawns all three backends itself"

@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from dove_keras.data import prepare as prepare_module
 from data_tools.cli import main
-from dove_keras.data.prepare import prepare
+from dove_keras.data import prepare as prepare_module
 from dove_keras.data import readers
 from dove_keras.data import shards
+from dove_keras.data.prepare import prepare
 
 
 def read_records(folder, split):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from data_tools.cli import main
+from dove_keras.data import readers
 from dove_keras.data.vocabulary import build_vocabulary
 from dove_keras.data.vocabulary import glove_matrix
-from dove_keras.data import readers
 from dove_keras.models import DOVETokenizer
 
 

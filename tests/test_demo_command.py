@@ -111,7 +111,7 @@ def test_demo_reuses_its_cached_data(demo_run):
     files.append(root / "scenes" / "images" / "00000.png")
     before = [(path.stat().st_mtime_ns, path.read_bytes()) for path in files]
     vocabulary = (root / "vocab.txt").read_text()
-    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
+    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), progress=False)
     assert data["prepared"] == str(root / "prepared") and data["train_captions"] == 1800
     assert [(path.stat().st_mtime_ns, path.read_bytes()) for path in files] == before
     assert (root / "vocab.txt").read_text() == vocabulary
@@ -119,7 +119,7 @@ def test_demo_reuses_its_cached_data(demo_run):
 
 def test_demo_ablation_flags_reach_the_config(demo_run):
     output_dir, _, _ = demo_run
-    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
+    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), progress=False)
     args = parse(["--output-dir", str(output_dir), "--no-roam", "--no-dtga", "--epochs", "5",
                   "--learning-rate", "0.002", "--image-backbone", "resnet18", "--seed", "7"])
     config = demo.demo_config(args, data)
@@ -177,7 +177,7 @@ def test_demo_resumes_only_a_backup_of_its_own_settings(demo_run, tmp_path):
     from dove_keras.training.run_folder import is_resumable
 
     output_dir, _, _ = demo_run
-    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), verbose=False)
+    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), progress=False)
     config = demo.demo_config(parse(["--output-dir", str(tmp_path)]), data)
     backup = tmp_path / "dove" / "backup"
     backup.mkdir(parents=True)

@@ -10,20 +10,20 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_fixtures import batch
+from model_fixtures import small_model
+from search_fixtures import WORDS
+from search_fixtures import write_image_folder
 
 from dove_keras.export import export_saved_model
-from dove_keras.search import ImageIndex
-from dove_keras.search import Searcher
-from dove_keras.search import build_index
-from dove_keras.search import load_encoder
-from model_fixtures import batch
 from dove_keras.models import DOVEImageConverter
 from dove_keras.models import DOVEPreprocessor
 from dove_keras.models import DOVETokenizer
 from dove_keras.search import ImageFolder
-from model_fixtures import small_model
-from search_fixtures import WORDS
-from search_fixtures import write_image_folder
+from dove_keras.search import ImageIndex
+from dove_keras.search import Searcher
+from dove_keras.search import build_index
+from dove_keras.search import load_encoder
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",

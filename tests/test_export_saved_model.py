@@ -12,15 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras import ops
-
-from dove_keras import cli
-from dove_keras.export import export_saved_model
-from dove_keras.export import read_metadata
-from dove_keras.search import ImageFolder
-from dove_keras.search import ImageIndex
-from dove_keras.search import Searcher
-from dove_keras.search import build_index
-from dove_keras.search import load_encoder
 from model_fixtures import batch
 from model_fixtures import small_model
 from search_fixtures import WORDS
@@ -30,6 +21,15 @@ from search_fixtures import picture
 from search_fixtures import reference_token_ids
 from search_fixtures import saved_small_model
 from search_fixtures import write_image_folder
+
+from dove_keras import cli
+from dove_keras.export import export_saved_model
+from dove_keras.export import read_metadata
+from dove_keras.search import ImageFolder
+from dove_keras.search import ImageIndex
+from dove_keras.search import Searcher
+from dove_keras.search import build_index
+from dove_keras.search import load_encoder
 
 SIDE, LENGTH = 64, 12
 TOLERANCE = 1e-4
@@ -131,7 +131,13 @@ EXPECTED_ERRORS = {
     "image_scalar": ("InvalidArgumentError", "encode_image: expected a 1-D batch of encoded images"),
     "image_empty": ("InvalidArgumentError", "encode_image: got an empty batch"),
     "image_garbage": ("InvalidArgumentError", "batch indices are not JPEG, PNG, GIF or BMP bytes"),
-    "image_truncated": ("InvalidArgumentError", "images at these batch indices are truncated (no end-of-image marker):] [0]"),
+    "image_truncated": (
+        "InvalidArgumentError", "images at these batch indices are truncated (no end-of-image marker):] [0]"
+    ),
+    "image_16_bit": ("InvalidArgumentError", "16-bit PNGs, which the graph does not stretch"),
+    "pixels_16_bit": (
+        "InvalidArgumentError", "encode_image_pixels: pixel values must be finite and in [0, 255] (8-bit)"
+    ),
     "text_int": ("TypeError", "dtype=tf.string"),
     "text_empty_batch": ("InvalidArgumentError", "encode_text: got an empty batch (0 captions)"),
     "text_empty_caption": ("InvalidArgumentError", "empty caption after normalisation"),

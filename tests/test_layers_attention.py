@@ -1,10 +1,10 @@
 """Every ROAM/DTGA layer against a loop reference of the DESIGN equations."""
 
 import numpy as np
+import numpy_reference as ref
 import pytest
 from keras import ops
 
-import numpy_reference as ref
 from dove_keras.layers import InterModalGuidanceAttention
 from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion

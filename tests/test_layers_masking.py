@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from dove_keras.layers.masking import masked_mean, masked_softmax
+from dove_keras.layers.masking import masked_mean
+from dove_keras.layers.masking import masked_softmax
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])

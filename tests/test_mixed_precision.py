@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-
-from dove_keras.training.factory import build_retriever
+from model_fixtures import batch
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
-from model_fixtures import batch
+
+from dove_keras.training.factory import build_retriever
 
 # bfloat16 keeps 8 bits of mantissa: the stated tolerances of a small untrained model.
 LOSS_RTOL, SCORE_ATOL = 0.05, 0.05

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from model_fixtures import small_model
 
 from dove_keras.models import build_image_backbone
-from model_fixtures import small_model
 
 
 def same_weights(a, b):

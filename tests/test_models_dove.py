@@ -4,16 +4,16 @@ import json
 
 import keras
 import numpy as np
+import numpy_reference as ref
 import pytest
 import tensorflow as tf
 from keras import ops
-
-import numpy_reference as ref
-from dove_keras.models import DOVEBackbone
-from dove_keras.models import DOVERetriever
 from model_fixtures import SMALL_MODEL
 from model_fixtures import batch
 from model_fixtures import small_model
+
+from dove_keras.models import DOVEBackbone
+from dove_keras.models import DOVERetriever
 
 
 def numpy(x):

@@ -1,8 +1,8 @@
 import numpy as np
+import numpy_reference as ref
 import pytest
 from keras import ops
 
-import numpy_reference as ref
 from dove_keras.models import triplet_loss
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-
 from model_fixtures import batch
 from model_fixtures import small_model
 from parity_worker import outputs
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from dove_keras.backends import BACKENDS
 
 
 def test_weights_give_same_outputs_on_every_backend(tmp_path):

@@ -79,7 +79,8 @@ def test_matches_reference_on_every_real_caption_file(shared_data, tmp_path):
         assert layer.tokenizer.vocabulary == words
         captions = [c for split in records.values() for r in split for c in r.captions if normalize_caption(c)]
         expected = np.array([reference_ids(c, words, 12) for c in captions])
-        batches = tf.data.Dataset.from_tensor_slices(captions).batch(256).map(lambda c: layer({"captions": c}))
+        batches = tf.data.Dataset.from_tensor_slices(captions).batch(256)
+        batches = batches.map(lambda c, layer=layer: layer({"captions": c}))
         got = np.concatenate([b["token_ids"].numpy() for b in batches])
         np.testing.assert_array_equal(got, expected, err_msg=name)
         assert (expected == 1).any() and (expected[:, -1] != 0).any()  # OOV and truncation occur

@@ -11,6 +11,11 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from model_fixtures import small_model
+from search_fixtures import WORDS
+from search_fixtures import picture
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
 
 from dove_keras import cli
 from dove_keras.models import DOVEBackbone
@@ -22,11 +27,6 @@ from dove_keras.models import ImageBackboneError
 from dove_keras.models import build_image_backbone
 from dove_keras.models.image_backbones import IMAGE_BACKBONES
 from dove_keras.training import save_config
-from model_fixtures import small_model
-from search_fixtures import WORDS
-from search_fixtures import picture
-from training_fixtures import make_prepared
-from training_fixtures import tiny_config
 
 TESTS_DIR = Path(__file__).parent
 CAPTIONS = ["w2 w3 w4 near w5", "w9 w9 w10", "w30 unknownword w31 w32"]

@@ -3,6 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from layer_checks import check_layer
+from model_fixtures import SMALL_MODEL
+from model_fixtures import batch
+from model_fixtures import small_model
 
 from dove_keras.layers import MLP
 from dove_keras.layers import InterModalGuidanceAttention
@@ -14,15 +18,11 @@ from dove_keras.models import DOVEBackbone
 from dove_keras.models import ImageEncoder
 from dove_keras.models import TextEncoder
 from dove_keras.models.batch_similarity import BatchSimilarity
-from layer_checks import check_layer
-from model_fixtures import SMALL_MODEL
-from model_fixtures import batch
 
 RNG = np.random.default_rng(0)
 # Preprocessing layers run TensorFlow ops on strings and have no weights;
-# they are tested by test_models_preprocessor.py and the preset tests, and
-# DOVERetriever (a task around DOVEBackbone) by test_models_dove.py.
-PREPROCESSING = {"DOVETokenizer", "DOVEImageConverter", "DOVEPreprocessor", "DOVERetriever"}
+# they are tested by test_models_preprocessor.py and the preset tests.
+PREPROCESSING = {"DOVETokenizer", "DOVEImageConverter", "DOVEPreprocessor"}
 
 
 def random(*shape):
@@ -33,6 +33,14 @@ def mask(*shape):
     values = np.ones(shape, bool)
     values[..., -1] = False  # one padded position per row
     return values
+
+
+def _model_inputs(regions=None):
+    """A batch of two as backbone inputs; `regions` `(N_r, D_r)` adds precomputed regions."""
+    inputs = {key: value for key, value in batch(size=2).items() if key != "image_ids"}
+    if regions is not None:
+        inputs.update(regions=random(2, *regions), region_mask=mask(2, regions[0]))
+    return inputs
 
 
 def _features(size=3, regions=4, genes=6, d=16):
@@ -62,10 +70,15 @@ CASES = {
     ),
     "TextEncoder": (lambda: TextEncoder(40, embedding_dim=16, word_dim=8), lambda: (batch(size=2)["token_ids"],)),
     "BatchSimilarity": (lambda: BatchSimilarity(16, iga_key_dim=4), lambda: _features()),
-    "DOVEBackbone": (
-        lambda: DOVEBackbone(**SMALL_MODEL),
-        lambda: ({key: value for key, value in batch(size=2).items() if key != "image_ids"},),
+    "DOVEBackbone": (lambda: DOVEBackbone(**SMALL_MODEL), lambda: (_model_inputs(),)),
+    "DOVEBackbone[precomputed]": (
+        lambda: DOVEBackbone(**SMALL_MODEL, region_source="precomputed", region_dim=10),
+        lambda: (_model_inputs(regions=(5, 10)),),
     ),
+    "DOVEBackbone[no-roam,no-dtga]": (
+        lambda: DOVEBackbone(**SMALL_MODEL, use_roam=False, use_dtga=False), lambda: (_model_inputs(),),
+    ),
+    "DOVERetriever": (lambda: small_model(), lambda: (_model_inputs(),)),
 }
 
 
@@ -80,4 +93,4 @@ def test_every_registered_class_is_checked():
     registered = {
         key.split(">", 1)[1] for key in keras.saving.get_custom_objects() if key.startswith("dove_keras>")
     }
-    assert registered == set(CASES) | PREPROCESSING
+    assert registered == {name.split("[")[0] for name in CASES} | PREPROCESSING

@@ -9,13 +9,21 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from search_fixtures import encode
+from search_fixtures import picture
+from search_fixtures import saved_small_model
+from search_fixtures import write_image_folder
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
 
 from data_tools.check import check_prepared
 from data_tools.cli import main as data_main
 from dove_keras import cli
 from dove_keras.data import prepare as prepare_module
+from dove_keras.data.images import ImageError
 from dove_keras.data.images import list_images
 from dove_keras.data.images import load_image
+from dove_keras.data.prepare import long_caption_warning
 from dove_keras.data.prepare import prepare
 from dove_keras.data.readers import read_lines
 from dove_keras.search import ImageFolder
@@ -29,12 +37,11 @@ from dove_keras.training.backup import BackupError
 from dove_keras.training.backup import ResumableBackup
 from dove_keras.training.run_folder import check_run_folder
 from dove_keras.training.run_folder import remove_run
-from search_fixtures import saved_small_model
-from search_fixtures import write_image_folder
-from training_fixtures import make_prepared
-from training_fixtures import tiny_config
 
 BACKEND = keras.backend.backend()
+EXPORT_ONLY_ON_TENSORFLOW = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="the export's graph is TensorFlow's on every backend"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +49,19 @@ def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("reliability")
     make_prepared(str(root))
     return str(root)
+
+
+@pytest.fixture(scope="module")
+def dove_export(tmp_path_factory):
+    """The small search model, exported once and loaded as TensorFlow sees it."""
+    import tensorflow as tf
+
+    from dove_keras.export import export_saved_model
+
+    model, _, _ = saved_small_model()
+    path = tmp_path_factory.mktemp("export") / "export"
+    export_saved_model(model, path)
+    return tf.saved_model.load(str(path))
 
 
 def _images(folder, count):
@@ -175,6 +195,29 @@ def test_item07_search_index_takes_the_image_size_from_the_model(capsys):
     assert "--image-size" not in capsys.readouterr().out
 
 
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_item07_negative_token_ids_are_refused(dove_export):
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)token ids must be in \[0, 40\).*\[\[0 1\]\]"):
+        dove_export.encode_text_ids(tf.constant([[2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], tf.int32))
+
+
+def test_item07_prepare_counts_caption_words_for_the_long_caption_warning(tmp_path):
+    _images(tmp_path / "images", 2)
+    source = _karpathy(tmp_path / "dataset_x.json", [
+        ("0.png", "train", ["a b", "A, b c!", "a b c d e", "a", "a b"]),
+        ("1.png", "train", ["a b c d e f", "a b", "a", "a", "a"]),
+    ])
+    manifest = prepare(source, tmp_path / "images", tmp_path / "out", progress=False)
+    assert manifest["splits"]["train"]["caption_words"] == {"1": 4, "2": 3, "3": 1, "5": 1, "6": 1}
+    assert long_caption_warning(manifest, "train", 3) == (
+        "2 of 10 train captions have more than 3 words (the longest 6); "
+        "the model reads the first 3 (data.sequence_length)"
+    )
+    assert long_caption_warning(manifest, "train", 6) is None
+
+
 def test_item07_long_queries_warn(tmp_path, capsys):
     from dove_keras.search import Searcher
 
@@ -298,23 +341,81 @@ def test_item11_a_damaged_shard_is_reported_once(tmp_path):
 
 
 # 12. Exported endpoints name the batch item.
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="the export's graph is TensorFlow's on every backend")
-def test_item12_endpoints_name_the_bad_batch_item(tmp_path):
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_item12_endpoints_name_the_bad_batch_item(dove_export):
     import tensorflow as tf
 
-    from dove_keras.export import export_saved_model
-
-    model, _, _ = saved_small_model()
-    export_saved_model(model, tmp_path / "export")
-    dove = tf.saved_model.load(str(tmp_path / "export"))
     png = tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)).numpy()
     jpeg = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)truncated.*\b1\b"):
-        dove.encode_image(tf.constant([png, jpeg[:-40]]))
+        dove_export.encode_image(tf.constant([png, jpeg[:-40]]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)empty caption.*batch indices.*\b2\b"):
-        dove.encode_text(tf.constant(["w2", "w3", "?!"]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"token ids must be in \[0, 40\)"):
-        dove.encode_text_ids(tf.constant([[2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], tf.int32))
-    # 13. TIFF: the endpoint for decoded pixels.
-    pixels = tf.constant(np.full((1, 40, 50, 3), 128.0, np.float32))
-    assert dove.encode_image_pixels(pixels)["fused"].shape == (1, 16)
+        dove_export.encode_text(tf.constant(["w2", "w3", "?!"]))
+
+
+# 13. TIFF and 16-bit images, at the export and in the library.
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_item13_tiff_pixels_give_the_embeddings_of_the_same_png(dove_export, tmp_path):
+    import tensorflow as tf
+
+    array = picture(4, 40, 50)
+    Image.fromarray(array).save(tmp_path / "scene.tif")
+    pixels = load_image(tmp_path / "scene.tif")
+    np.testing.assert_array_equal(pixels, array)
+    from_tiff = dove_export.encode_image_pixels(tf.constant(pixels[None], tf.float32))
+    from_png = dove_export.encode_image(tf.constant([encode(array, "PNG")]))
+    for key, value in from_png.items():
+        np.testing.assert_allclose(from_tiff[key].numpy(), value.numpy(), atol=1e-4, err_msg=key)
+    tiff = (tmp_path / "scene.tif").read_bytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="TIFF is not decoded in the graph.*encode_image_pixels"):
+        dove_export.encode_image(tf.constant([tiff]))
+
+
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_item13_sixteen_bit_data_is_refused_at_the_export_with_the_stretch_named(dove_export):
+    import tensorflow as tf
+
+    grey16 = encode((np.arange(64 * 64).reshape(64, 64) * 15).astype(np.uint16), "PNG")
+    colour16 = tf.io.encode_png(np.full((8, 8, 3), 4000, np.uint16)).numpy()
+    png8 = encode(picture(5, 16, 16), "PNG")
+    for png16 in (grey16, colour16):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"(?s)16-bit PNGs.*dove_keras.geo.stretch.*encode_image_pixels.*\[1\]"):
+            dove_export.encode_image(tf.constant([png8, png16]))
+    pixels = np.full((3, 20, 20, 3), 128.0, np.float32)
+    pixels[1, 0, 0, 0], pixels[2, 5, 5, 1] = 4000.0, np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"(?s)pixel values must be finite and in \[0, 255\].*dove_keras.geo.stretch.*\[1 2\]"):
+        dove_export.encode_image_pixels(tf.constant(pixels))
+    rounded = np.full((1, 20, 20, 3), 255.3, np.float32)  # a resize's rounding is accepted
+    assert dove_export.encode_image_pixels(tf.constant(rounded))["fused"].shape == (1, 16)
+
+
+def test_item13_sixteen_bit_grey_png_and_tiff_load_as_the_same_stretched_array(tmp_path):
+    values = np.linspace(1000, 3000, 30 * 40).reshape(30, 40).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "grey.png")
+    Image.fromarray(values).save(tmp_path / "grey.tif")
+    Image.fromarray(values).save(tmp_path / "grey_lzw.tif", compression="tiff_lzw")
+    png, tiff, lzw = (load_image(tmp_path / name) for name in ("grey.png", "grey.tif", "grey_lzw.tif"))
+    np.testing.assert_array_equal(png, tiff)
+    np.testing.assert_array_equal(png, lzw)
+    low, high = np.percentile(values, (2, 98))
+    expected = np.rint(np.clip((values - low) * 255 / (high - low), 0, 255)).astype(np.uint8)
+    np.testing.assert_array_equal(png, np.repeat(expected[..., None], 3, axis=-1))
+    model, _, _ = saved_small_model()
+    with pytest.raises(ValueError, match="got uint16 pixels; stretch 16-bit data to 8 bits first"):
+        model.preprocessor.image_converter(values[..., None].repeat(3, -1))
+
+
+def test_item13_sixteen_bit_colour_png_and_tiff_are_refused_alike(tmp_path):
+    import tensorflow as tf
+
+    rasterio = pytest.importorskip("rasterio")
+    values = (np.arange(6 * 7 * 3).reshape(6, 7, 3) * 900).astype(np.uint16)
+    (tmp_path / "colour.png").write_bytes(tf.io.encode_png(values).numpy())
+    with rasterio.open(tmp_path / "colour.tif", "w", driver="GTiff", width=7, height=6, count=3, dtype="uint16",
+                       photometric="RGB", transform=rasterio.Affine(1, 0, 0, 0, -1, 6)) as tiff:
+        tiff.write(values.transpose(2, 0, 1))
+    for name in ("colour.png", "colour.tif"):
+        with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.geo.stretch"):
+            load_image(tmp_path / name)

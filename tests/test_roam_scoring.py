@@ -11,15 +11,15 @@ import math
 
 import keras
 import numpy as np
+import numpy_reference as ref
 import pytest
 from keras import ops
+from model_fixtures import batch
+from model_fixtures import small_model
 
-import numpy_reference as ref
 from dove_keras.layers import InterModalGuidanceAttention
 from dove_keras.layers.masking import masked_mean
 from dove_keras.layers.masking import masked_softmax
-from model_fixtures import batch
-from model_fixtures import small_model
 
 RNG = np.random.default_rng(0)
 NUM_IMAGES, NUM_CAPTIONS, NUM_REGIONS, NUM_GENES, DIM, KEY_DIM = 5, 7, 6, 9, 16, 8
@@ -193,7 +193,8 @@ def test_training_gradients_equal_the_direct_formulation(layer, inputs):
 
     def new_loss(fused, regions, genes):
         guided = layer(regions, region_mask, genes, gene_mask)
-        scores = layer.pair_scores(fused, layer.prepare_regions(regions), region_mask, layer.prepare_genes(genes, gene_mask))
+        genes_prepared = layer.prepare_genes(genes, gene_mask)
+        scores = layer.pair_scores(fused, layer.prepare_regions(regions), region_mask, genes_prepared)
         return ops.sum(guided * guided_weights) + ops.sum(scores * score_weights)
 
     def old_loss(fused, regions, genes):
@@ -215,7 +216,8 @@ def test_model_score_equals_the_direct_formulation():
     x["token_ids"][4] = 0  # a caption without words: no real gene
     images, texts = model.encode_image(x["images"]), model.encode_text(x["token_ids"])
     expected = numpy(direct_scores(
-        model.backbone.iga, images["fused"], images["regions"], images["region_mask"], texts["genes"], texts["gene_mask"]
+        model.backbone.iga, images["fused"], images["regions"], images["region_mask"],
+        texts["genes"], texts["gene_mask"],
     ))
     for chunk_size in (2, 4, 128):
         np.testing.assert_allclose(model.score(images, texts, chunk_size=chunk_size), expected, atol=1e-5, rtol=0)

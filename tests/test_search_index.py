@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from search_fixtures import saved_small_model
+from search_fixtures import write_image_folder
 
 from dove_keras.data.images import load_image
 from dove_keras.search import ImageFolder
@@ -12,8 +14,6 @@ from dove_keras.search import build_index
 from dove_keras.search import index_writer
 from dove_keras.search import load_encoder
 from dove_keras.search.pixels import model_pixels
-from search_fixtures import saved_small_model
-from search_fixtures import write_image_folder
 
 SIDE, LENGTH, BATCH = 64, 12, 4
 

@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
+from search_fixtures import saved_small_model
+from search_fixtures import write_image_folder
 
 from dove_keras import cli
+from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
 from dove_keras.search import Searcher
 from dove_keras.search import build_index
-from dove_keras.search import ImageFolder
 from dove_keras.search import load_encoder
-from search_fixtures import saved_small_model
-from search_fixtures import write_image_folder
 
 SIDE, LENGTH, BATCH = 64, 12, 4
 QUERY = "w3 w4 w9 near w12"

@@ -13,6 +13,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from model_fixtures import small_model
 
 from dove_keras import cli
 from dove_keras.data.captions import normalize_caption
@@ -26,7 +27,6 @@ from dove_keras.search import Searcher
 from dove_keras.search import build_index
 from dove_keras.search import load_encoder
 from dove_keras.search.pixels import model_pixels
-from model_fixtures import small_model
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from search_fixtures import saved_small_model
 
 from dove_keras import cli
 from dove_keras.search import ImageIndex
@@ -14,7 +15,6 @@ from dove_keras.search import Searcher
 from dove_keras.search import build_index
 from dove_keras.search import index_writer
 from dove_keras.search import load_encoder
-from search_fixtures import saved_small_model
 
 rasterio = pytest.importorskip("rasterio", reason="the gis extra (rasterio, pyproj, shapely) is not installed")
 pyproj = pytest.importorskip("pyproj")
@@ -115,12 +115,13 @@ def test_query_writes_georeferenced_hits(scenes, tmp_path, capsys):
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the fit runs on TensorFlow only (CPU budget)")
 def test_a_caption_of_a_planted_scene_finds_its_tile(scenes, tmp_path):
+    from model_fixtures import small_model
+
     from dove_keras.data.captions import normalize_caption
     from dove_keras.models import DOVEImageConverter
     from dove_keras.models import DOVEPreprocessor
     from dove_keras.models import DOVETokenizer
     from dove_keras.search.pixels import model_pixels
-    from model_fixtures import small_model
 
     mosaic = write_mosaic(str(tmp_path / "planted.tif"), grid=(4, 3), scene_size=SIDE, seed=5)
     source = SceneTiles([mosaic.path], SIDE)

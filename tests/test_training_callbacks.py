@@ -98,7 +98,8 @@ def test_every_n_epochs_and_arguments():
     )
     assert [bool(keys) for keys in recorder.seen] == [False] * 4  # prefix dev_, not val_
     recorder = LogRecorder()
-    model.fit(train, epochs=4, verbose=0, shuffle=False, callbacks=[RetrievalEvaluation(image_ds, caption_ds, every_n_epochs=2), recorder])
+    evaluation = RetrievalEvaluation(image_ds, caption_ds, every_n_epochs=2)
+    model.fit(train, epochs=4, verbose=0, shuffle=False, callbacks=[evaluation, recorder])
     assert [bool(keys) for keys in recorder.seen] == [False, True, False, True]
     with pytest.raises(ValueError, match="every_n_epochs"):
         RetrievalEvaluation(image_ds, caption_ds, every_n_epochs=0)

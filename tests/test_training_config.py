@@ -31,7 +31,8 @@ def _write(tmp_path, content, name="experiment.yaml"):
 
 def test_defaults_are_the_protocol(tmp_path, inputs):
     config = load_config(_write(tmp_path, {"data": inputs}))
-    assert (config.optimizer.learning_rate, config.optimizer.decay_rate, config.optimizer.decay_epochs) == (2e-4, 0.7, 20)
+    optimizer = config.optimizer
+    assert (optimizer.learning_rate, optimizer.decay_rate, optimizer.decay_epochs) == (2e-4, 0.7, 20)
     assert (config.training.epochs, config.training.batch_size) == (50, 100)
     assert (config.loss.margin, config.model.embedding_dim, config.model.word_dim) == (0.2, 512, 300)
     assert config.distribution == "none" and config.evaluation.mode == "roam"

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 from keras import ops
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
 
 from dove_keras import cli
 from dove_keras.training.factory import load_trained
-from training_fixtures import make_prepared
-from training_fixtures import tiny_config
 
 BACKEND = keras.backend.backend()
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -11,13 +11,13 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
 
 from dove_keras import cli
 from dove_keras.training import save_config
 from dove_keras.training.factory import build_retriever
 from dove_keras.training.runner import run_training
-from training_fixtures import make_prepared
-from training_fixtures import tiny_config
 
 BACKEND = keras.backend.backend()
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -149,7 +149,8 @@ def test_cli_help_explains_every_option(command, capsys):
         cli.main([command, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ["--config", "--set"] + (["--no-test", "--quiet"] if command == "train" else ["--weights", "--split", "--mode"]):
+    specific = ["--no-test", "--quiet"] if command == "train" else ["--weights", "--split", "--mode"]
+    for option in ["--config", "--set"] + specific:
         assert option in text
     assert text.count("\n  --") >= 3
 
@@ -165,5 +166,6 @@ def test_build_retriever_loads_word_embeddings(data_root, tmp_path):
     embeddings = model.backbone.text_encoder.word_embedding.embeddings
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(embeddings), matrix)
     np.save(tmp_path / "words.npy", matrix[:, :4])
-    with pytest.raises(ValueError, match=r"words.npy: .*shape \(\d+, 4\), expected \(\d+, 8\).*\(vocabulary_size, model.word_dim\)"):
+    expected = r"words.npy: .*shape \(\d+, 4\), expected \(\d+, 8\).*\(vocabulary_size, model.word_dim\)"
+    with pytest.raises(ValueError, match=expected):
         build_retriever(config)

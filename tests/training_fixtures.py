@@ -22,8 +22,11 @@ COLOURS = {
 SPLIT_SIZES = {"train": 4, "val": 3, "test": 2}
 
 
-def make_prepared(root, side=40, seed=0):
+def make_prepared(root, side=40, seed=0, regions=None):
     """Coloured-square scenes with 5 captions each, prepared into shards.
+
+    Images are named `{split}_{i}.png`; `regions` is an optional `.npz` of
+    precomputed region vectors per image name (`dove-data prepare --regions`).
 
     Returns:
         (prepared folder, vocabulary file).
@@ -51,7 +54,7 @@ def make_prepared(root, side=40, seed=0):
         with open(os.path.join(raw, f"{split}_filename.txt"), "w") as f:
             f.write("\n".join(files) + "\n")
     prepared = os.path.join(root, "prepared")
-    prepare(raw, images, prepared, progress=False)
+    prepare(raw, images, prepared, regions=regions, progress=False)
     vocabulary = os.path.join(root, "vocab.txt")
     with open(os.path.join(raw, "train_caps.txt")) as f:
         write_vocabulary(build_vocabulary(f.read().splitlines()), vocabulary)

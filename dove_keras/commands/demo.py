@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from dove_keras.backends import BACKENDS
 from dove_keras.commands.options import add_synthetic_arguments
 from dove_keras.commands.options import check_synthetic_arguments
 from dove_keras.errors import UsageError
@@ -33,8 +34,8 @@ DESCRIPTION = (
     "Interrupted, the same command resumes training from the run's last backup."
 )
 BACKEND_HELP = (
-    "Keras backend: tensorflow, jax or torch (default: the KERAS_BACKEND environment "
-    "variable, else tensorflow). Data pipelines always run on tf.data."
+    f"Keras backend: {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]} (default: the KERAS_BACKEND "
+    "environment variable, else tensorflow). Data pipelines always run on tf.data."
 )
 
 
@@ -60,7 +61,7 @@ def add_arguments(parser):
         "--no-dtga", dest="use_dtga", action="store_false",
         help="ablation: no DTGA (no n-gram genes): the text embedding is the mean word state plus an MLP",
     )
-    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help=BACKEND_HELP)
+    parser.add_argument("--backend", choices=BACKENDS, help=BACKEND_HELP)
 
 
 def run(args):

@@ -3,6 +3,8 @@
 import os
 
 from dove_keras.errors import UsageError
+from dove_keras.models.image_encoder import STRIDE
+from dove_keras.models.image_encoder import check_image_size
 from dove_keras.training.config import ConfigError
 from dove_keras.training.config import load_config
 
@@ -116,7 +118,11 @@ def check_synthetic_arguments(args, counts=()):
     for name in names:
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.image_size % 32:
-        raise UsageError(f"--image-size must be a multiple of 32 (the backbone's stride), got {args.image_size}")
+    try:
+        check_image_size(args.image_size)
+    except ValueError:
+        raise UsageError(
+            f"--image-size must be a multiple of {STRIDE} (the backbone's stride), got {args.image_size}"
+        ) from None
     if not args.learning_rate > 0:
         raise UsageError(f"--learning-rate must be positive, got {args.learning_rate}")

@@ -44,7 +44,9 @@ def add_arguments(parser):
         "--scenes", nargs="+", metavar="PATH",
         help="GeoTIFF scenes and/or folders of them (searched recursively), indexed as tiles",
     )
-    index.add_argument("--tile-size", type=int, metavar="PX", help="scenes: tile side (default: the model's image size)")
+    index.add_argument(
+        "--tile-size", type=int, metavar="PX", help="scenes: tile side (default: the model's image size)"
+    )
     index.add_argument("--stride", type=int, metavar="PX", help="scenes: pixels between tiles (default: the tile size)")
     index.add_argument(
         "--bands", metavar="R,G,B",

@@ -1,4 +1,17 @@
-"""Image decoding shared by the tools (Pillow: JPEG, PNG, TIFF, ...)."""
+"""Image decoding shared by the tools (Pillow: JPEG, PNG, TIFF, ...).
+
+Pixel depth, the same for PNG and TIFF:
+
+- 8-bit images load as they are (alpha dropped, grey and palette expanded
+  to RGB).
+- Single-band images of more than 8 bits (16-bit or 32-bit integers, floats)
+  get the per-image percentile stretch of `dove_keras.geo.stretch` (the 2nd
+  and 98th percentiles of the finite pixels map to 0 and 255), the stretch
+  `dove search index --scenes` applies per scene.
+- Colour (or grey + alpha) images of 16-bit samples are refused: Pillow
+  decodes only the high byte of each sample, a silent darkening unlike the
+  stretch; stretch them to 8-bit RGB first.
+"""
 
 import io
 import os
@@ -6,9 +19,21 @@ import os
 import numpy as np
 from PIL import Image
 
+from dove_keras.geo.stretch import apply_stretch
+from dove_keras.geo.stretch import band_limits
+from dove_keras.utils.files import list_files
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 # 8-bit modes (Pillow converts them to RGB without clipping or rescaling).
 _RGB_CONVERTIBLE = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"}
+# Single-band modes of more than 8 bits, decoded at full precision and stretched.
+_STRETCHED = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
+WIDE_COLOUR = (
+    "16-bit colour image (or grey + alpha): Pillow decodes only the high byte of each "
+    "sample, so it is refused rather than darkened; stretch it to 8-bit RGB first (e.g. "
+    "band_limits and apply_stretch of dove_keras.geo.stretch), or index a GeoTIFF with "
+    "`dove search index --scenes`, which stretches each scene"
+)
 
 
 class ImageError(ValueError):
@@ -16,18 +41,17 @@ class ImageError(ValueError):
 
 
 def load_image(path):
-    """Decodes an image file to an 8-bit RGB array.
+    """Decodes an image file to an 8-bit RGB array (see the module docstring).
 
     Args:
         path: the image file.
 
     Returns:
-        uint8 array `(height, width, 3)` (alpha dropped, grey and palette
-        images expanded to RGB).
+        uint8 array `(height, width, 3)`.
 
     Raises:
-        ImageError: the file is missing, corrupt, truncated or has a pixel
-            mode without an exact 8-bit RGB conversion (e.g. 16-bit TIFF).
+        ImageError: the file is missing, corrupt, truncated, a 16-bit colour
+            image or has another pixel mode without an 8-bit RGB conversion.
     """
     if not os.path.isfile(path):
         raise ImageError(f"{path}: image file not found")
@@ -35,10 +59,14 @@ def load_image(path):
         raise ImageError(f"{path}: empty file (0 bytes)")
     try:
         with Image.open(path) as image:
+            if _high_byte_only(image):
+                raise ImageError(f"{path}: {WIDE_COLOUR}")
             image.load()
+            if image.mode in _STRETCHED:
+                return stretch_grey(np.asarray(image))
             if image.mode not in _RGB_CONVERTIBLE:
                 raise ImageError(
-                    f"{path}: pixel mode {image.mode!r} has no exact 8-bit RGB "
+                    f"{path}: pixel mode {image.mode!r} has no 8-bit RGB "
                     "conversion; convert the image first"
                 )
             return np.asarray(image.convert("RGB"))
@@ -46,6 +74,33 @@ def load_image(path):
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageError(f"{path}: unreadable image ({error})") from error
+
+
+def stretch_grey(values):
+    """One band of any numeric type -> uint8 RGB by the percentile stretch of `dove_keras.geo.stretch`.
+
+    Args:
+        values: `(height, width)` array; non-finite values count as no data
+            (they map to 0).
+
+    Returns:
+        uint8 array `(height, width, 3)`, the stretched band in every channel.
+    """
+    band = values[None]
+    grey = apply_stretch(band, band_limits(band, np.isfinite(band)))[0]
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def _high_byte_only(image):
+    """Whether Pillow would decode `image` (not yet loaded) from 16-bit samples to their high byte."""
+    if image.mode in _STRETCHED:
+        return False
+    for tile in image.tile:
+        args = tile[3]
+        rawmode = args if isinstance(args, str) else (args or [None])[0]
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
 
 
 def encode_png(array, compress_level=6):
@@ -76,16 +131,4 @@ def list_images(folder):
     Returns:
         A sorted list of paths relative to `folder`, with "/" separators.
     """
-    found, seen = [], set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs.sort()
-        for name in files:
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                relative = os.path.relpath(os.path.join(root, name), folder)
-                found.append(relative.replace(os.sep, "/"))
-    return sorted(found)
+    return list_files(folder, IMAGE_EXTENSIONS, follow_links=True)

@@ -1,6 +1,7 @@
 """Caption source + image folder -> TFRecord shards + manifest (what `dove-data prepare` runs).
 
-Images are decoded once with Pillow (JPEG, PNG, TIFF) and stored as lossless PNG.
+Images are decoded once with Pillow (JPEG, PNG, TIFF; see `dove_keras.data.images`
+for 16-bit images) and stored as lossless PNG.
 Shard k of a split holds images [k * shard_size, (k + 1) * shard_size) in protocol
 order, so shard contents do not depend on how often a run was interrupted. Each
 shard is written to a temporary file and renamed when complete; a re-run keeps
@@ -17,11 +18,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dove_keras.data.images import encode_png
-from dove_keras.data.images import load_image
 from dove_keras.data import readers
 from dove_keras.data import shards
 from dove_keras.data.captions import normalize_caption
+from dove_keras.data.images import encode_png
+from dove_keras.data.images import load_image
 from dove_keras.utils.files import atomic_write_text
 from dove_keras.utils.files import sha256_file
 
@@ -150,6 +151,34 @@ def load_regions(path, records):
     return regions, {"count": max(shape[0] for shape in shapes.values()), "dim": widths.pop()}
 
 
+def _word_counts(records):
+    """`{"n": captions of n normalised words}` of the records (what the tokenizer reads)."""
+    counts = collections.Counter(len(normalize_caption(c).split()) for r in records for c in r.captions)
+    return {str(words): counts[words] for words in sorted(counts)}
+
+
+def long_caption_warning(manifest, split, sequence_length):
+    """Says how many captions of a prepared split the model cuts to its caption length.
+
+    Args:
+        manifest: the manifest of a prepared folder (see `prepare`).
+        split: a split of it.
+        sequence_length: the model's caption length L (`data.sequence_length`).
+
+    Returns:
+        The warning text, or None when no caption has more than L words (or
+        the manifest predates the `caption_words` counts).
+    """
+    counts = {int(words): n for words, n in manifest["splits"][split].get("caption_words", {}).items()}
+    longer = sum(n for words, n in counts.items() if words > sequence_length)
+    if not longer:
+        return None
+    return (
+        f"{longer} of {sum(counts.values())} {split} captions have more than {sequence_length} words "
+        f"(the longest {max(counts)}); the model reads the first {sequence_length} (data.sequence_length)"
+    )
+
+
 def _check_splits(records, allow_split_overlap, captions_per_image):
     """Lists every image in two splits (a leak) and every evaluation image without `captions_per_image` captions."""
     problems, owners = [], collections.defaultdict(list)
@@ -255,7 +284,9 @@ def prepare(
     written again.
 
     Returns:
-        The manifest dict (also written to `output/manifest.json`).
+        The manifest dict (also written to `output/manifest.json`); each
+        split's `caption_words` counts its captions by normalised word count
+        (see `long_caption_warning`).
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
@@ -306,6 +337,7 @@ def prepare(
             "captions": sum(len(r.captions) for r in split_records),
             "dropped_empty_captions": dropped[split],
             "image_sizes": dict(sorted(sizes.items())),
+            "caption_words": _word_counts(split_records),
             "shards": entries,
         }
     atomic_write_text(

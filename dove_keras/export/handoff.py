@@ -3,7 +3,8 @@
 The torch backend cannot trace TensorFlow graphs, but a preset (config,
 weights, preprocessor) is backend-independent: the retriever is saved as a
 preset, loaded in a `KERAS_BACKEND=tensorflow` Python process and exported
-there (`python -m dove_keras.export.handoff PRESET OUT`).
+there (`python -m dove_keras.export PRESET OUT`, see `__main__`).
+`export_saved_model` calls this module; it imports no other export module.
 """
 
 import os
@@ -25,22 +26,5 @@ def export_through_tensorflow(retriever, path):
     with tempfile.TemporaryDirectory(prefix="dove-export-") as workdir:
         preset = os.path.join(workdir, "preset")
         retriever.save_to_preset(preset)
-        run_backend("tensorflow", [sys.executable, "-m", "dove_keras.export.handoff", preset, os.path.abspath(path)])
+        run_backend("tensorflow", [sys.executable, "-m", "dove_keras.export", preset, os.path.abspath(path)])
     return path
-
-
-def main(argv):
-    """Loads the preset `argv[0]` and exports it to `argv[1]` (replacing it)."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        raise SystemExit("the export subprocess must run with KERAS_BACKEND=tensorflow")
-    from dove_keras.export.saved_model import export_saved_model
-    from dove_keras.models import DOVERetriever
-
-    export_saved_model(DOVERetriever.from_preset(argv[0]), argv[1], overwrite=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -7,6 +7,10 @@ endpoint and the problem; decoding and tokenisation are the retriever's
 
 import tensorflow as tf
 
+from dove_keras.models.dove_image_converter import STRETCH_ADVICE
+
+PIXEL_ROUNDING = 0.5  # accepted overshoot of [0, 255] (e.g. 255.00003 after a resize)
+
 
 def check_string_batch(values, endpoint, what):
     """Asserts a non-empty 1-D string batch; returns it with the checks attached.
@@ -45,3 +49,30 @@ def check_token_ids(token_ids, vocabulary_size, endpoint):
     )
     with tf.control_dependencies([check]):
         return tf.identity(token_ids)
+
+
+def check_pixels(pixels, endpoint):
+    """Asserts finite 8-bit pixel values, in [0, 255] up to `PIXEL_ROUNDING`; returns them with the check attached.
+
+    Args:
+        pixels: float32 `(B, H, W, 3)`.
+        endpoint: the endpoint name used in messages.
+
+    Returns:
+        `pixels`.
+    """
+    outside = tf.logical_or(pixels < -PIXEL_ROUNDING, pixels > 255 + PIXEL_ROUNDING)
+    bad = tf.reduce_any(tf.logical_or(outside, tf.logical_not(tf.math.is_finite(pixels))), axis=[1, 2, 3])
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)),
+        [
+            f"{endpoint}: pixel values must be finite and in [0, 255] (8-bit); {STRETCH_ADVICE}. "
+            "Images outside at these batch indices, their min and max:",
+            tf.reshape(tf.where(bad), [-1]),
+            tf.boolean_mask(tf.reduce_min(pixels, axis=[1, 2, 3]), bad),
+            tf.boolean_mask(tf.reduce_max(pixels, axis=[1, 2, 3]), bad),
+        ],
+        summarize=16,
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(pixels)

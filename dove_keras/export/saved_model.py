@@ -2,20 +2,31 @@
 
 Endpoints (methods of `tf.saved_model.load(path)`, also in `.signatures`):
 
-| endpoint              | inputs                                         | outputs |
-|---|---|---|
-| `encode_image`        | `images`: string `(B,)` JPEG/PNG/GIF/BMP bytes  | `global` V_M `(B, d)`, `fused` V_MR `(B, d)`, `regions` `(B, N_r, d)`, `region_mask` bool `(B, N_r)` |
-| `encode_image_pixels` | `pixels`: float32 `(B, H, W, 3)` decoded pixels in [0, 255] (e.g. of a TIFF; any H, W) | as `encode_image` |
-| `encode_image_tensor` | `images`: float32 `(B, S, S, 3)` normalised | as `encode_image` |
-| `encode_text`         | `captions`: string `(B,)` UTF-8               | `global` T_G `(B, d)`, `genes` F_G `(B, L', d)`, `gene_mask` bool `(B, L')` |
-| `encode_text_ids`     | `token_ids`: int32 `(B, L)`, 0-padded         | as `encode_text` |
-| `score`               | `fused, regions, region_mask` of I images, `genes, gene_mask` of C captions | `(I, C)` ROAM scores |
+- `encode_image(images)`: string `(B,)` 8-bit JPEG/PNG/GIF/BMP bytes -> `global` V_M `(B, d)`,
+  `fused` V_MR `(B, d)`, `regions` `(B, N_r, d)`, `region_mask` bool `(B, N_r)`.
+- `encode_image_pixels(pixels)`: float32 `(B, H, W, 3)` decoded 8-bit pixel values in
+  [0, 255] (e.g. of a TIFF; any H, W) -> as `encode_image`.
+- `encode_image_tensor(images)`: float32 `(B, S, S, 3)` normalised -> as `encode_image`.
+- `encode_text(captions)`: string `(B,)` UTF-8 -> `global` T_G `(B, d)`, `genes` F_G
+  `(B, L', d)`, `gene_mask` bool `(B, L')`.
+- `encode_text_ids(token_ids)`: int32 `(B, L)`, 0-padded -> as `encode_text`.
+- `score(fused, regions, region_mask, genes, gene_mask)`: I images against C captions ->
+  `(I, C)` ROAM scores.
 
 Without ROAM (`use_roam=False`) the image outputs are `global` and `fused`
 (equal) and `score(image_global, text_global)` is their cosine matrix.
 `score` is not chunked: call it on blocks to bound memory (I * C * d floats).
 Raw images and captions go through the retriever's own `DOVEPreprocessor`
 (the same layer the training and evaluation pipelines use).
+
+TIFF and 16-bit images: TIFF bytes are not decoded in the graph; decode them
+and send the pixels to `encode_image_pixels`. The graph applies no stretch to
+16-bit data: `encode_image` refuses 16-bit PNGs and `encode_image_pixels`
+refuses values outside [0, 255] (or not finite), each with an
+`InvalidArgumentError` naming the batch indices. Stretch 16-bit data to 8 bits
+first, e.g. with the per-band percentile stretch of `dove_keras.geo.stretch`
+(`band_limits`, `apply_stretch`), which `dove_keras.data.images.load_image`
+(single-band images) and `dove search index --scenes` apply.
 
 Loading needs TensorFlow and `import tensorflow_text` (the caption tokenizer's
 ops are registered by that import), never dove_keras:
@@ -38,9 +49,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from dove_keras.export.handoff import export_through_tensorflow
 from dove_keras.export.metadata import METADATA_FILE
 from dove_keras.export.metadata import is_export
 from dove_keras.export.metadata import write_metadata
+from dove_keras.export.raw_inputs import check_pixels
 from dove_keras.export.raw_inputs import check_string_batch
 from dove_keras.export.raw_inputs import check_token_ids
 from dove_keras.models.scoring import cosine_matrix
@@ -60,7 +73,8 @@ def export_saved_model(retriever, path, overwrite=False):
     From the TensorFlow and JAX backends the export runs in this process
     (JAX through `jax2tf`, as `keras.export.ExportArchive` does); from the
     torch backend the retriever is saved as a preset and exported by a
-    `KERAS_BACKEND=tensorflow` subprocess (`dove_keras.export.handoff`).
+    `KERAS_BACKEND=tensorflow` subprocess (`dove_keras.export.handoff` runs
+    `python -m dove_keras.export`, which calls this function).
 
     Args:
         retriever: a `DOVERetriever` with a preprocessor and grid regions.
@@ -87,8 +101,6 @@ def export_saved_model(retriever, path, overwrite=False):
             )
     backend = keras.backend.backend()
     if backend == "torch":
-        from dove_keras.export.handoff import export_through_tensorflow
-
         return export_through_tensorflow(retriever, path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -152,7 +164,7 @@ def build_archive(retriever):
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="pixels")])
     def encode_image_pixels(pixels):
-        return encode_image_tensor(converter.convert(pixels))
+        return encode_image_tensor(converter.convert(check_pixels(pixels, "encode_image_pixels")))
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="captions")])
     def encode_text(captions):

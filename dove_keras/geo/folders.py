@@ -3,6 +3,7 @@
 import os
 
 from dove_keras.geo.scenes import open_raster
+from dove_keras.utils.files import list_files
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 
@@ -22,14 +23,7 @@ def list_scenes(folder):
     """
     if not os.path.isdir(folder):
         raise NotADirectoryError(f"{folder}: not a folder of scenes")
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in files:
-            if name.lower().endswith(TIFF_EXTENSIONS):
-                relative = os.path.relpath(os.path.join(root, name), folder)
-                found.append(relative.replace(os.sep, "/"))
-    return sorted(found)
+    return list_files(folder, TIFF_EXTENSIONS)
 
 
 def is_geotiff(path):

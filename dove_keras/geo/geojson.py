@@ -12,19 +12,18 @@ CSV: one row per feature with the columns of `CSV_COLUMNS`; `crs` is the
 footprint's CRS, `footprint_wkt` the polygon as WKT, `roam_score` empty when
 null, `merged_keys` a JSON list (written only when merging).
 
-Both writers write a temporary file in the destination folder, then rename it
-over the destination (`os.replace`), so a reader never sees a partial file.
+Both writers write `path + ".partial"`, then rename it over the destination
+(`dove_keras.utils.files.atomic_write_text`), so a reader never sees a partial file.
 """
 
 import csv
 import io
 import json
-import os
-import uuid
 
 from dove_keras.geo import hits as hits_lib
 from dove_keras.geo import reproject
 from dove_keras.geo.optional import require
+from dove_keras.utils.files import atomic_write_text
 
 CSV_COLUMNS = ("rank", "stage1_score", "roam_score", "scene", "col", "row", "width",
                "height", "key", "crs", "footprint_wkt")
@@ -94,23 +93,6 @@ def feature_collection(hits, to_wgs84=False, merge_overlaps=False):
     return collection
 
 
-def _write_atomic(path, text):
-    """Writes `text` to a temporary file beside `path`, then renames it to `path`."""
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    staging = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(staging, "x", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
-    return path
-
-
 def write_geojson(path, hits, to_wgs84=False, merge_overlaps=False):
     """Writes search hits as a GeoJSON FeatureCollection, atomically.
 
@@ -127,23 +109,15 @@ def write_geojson(path, hits, to_wgs84=False, merge_overlaps=False):
         ValueError, ImportError: as `feature_collection`.
     """
     collection = feature_collection(hits, to_wgs84, merge_overlaps)
-    return _write_atomic(path, json.dumps(collection, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(collection, indent=1) + "\n")
+    return path
 
 
 def write_csv(path, hits, to_wgs84=False, merge_overlaps=False):
     """Writes search hits as CSV rows (see the module docstring), atomically.
 
-    Args:
-        path: the .csv file (its folder must exist).
-        hits: `GeoHit`s.
-        to_wgs84: reproject the footprints to EPSG:4326 (lon, lat).
-        merge_overlaps: merge overlapping hits of the same scene.
-
-    Returns:
-        `path`.
-
-    Raises:
-        ValueError, ImportError: as `feature_collection`.
+    Arguments, result and errors are those of `write_geojson`, with `path`
+    the .csv file.
     """
     crs, rows = _results(hits, to_wgs84, merge_overlaps)
     buffer = io.StringIO()
@@ -155,4 +129,5 @@ def write_csv(path, hits, to_wgs84=False, merge_overlaps=False):
         line = [p["rank"], repr(p["stage1_score"]), roam, p["scene"], *p["window"], p["key"],
                 "" if crs is None else crs, geometry.wkt]
         writer.writerow(line + ([json.dumps(p["merged_keys"])] if merge_overlaps else []))
-    return _write_atomic(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
+    return path

@@ -5,7 +5,8 @@ import math
 import keras
 from keras import ops
 
-from dove_keras.layers.masking import large_negative, masked_mean
+from dove_keras.layers.masking import large_negative
+from dove_keras.layers.masking import masked_mean
 from dove_keras.layers.mlp import MLP
 
 

@@ -5,7 +5,8 @@ import math
 import keras
 from keras import ops
 
-from dove_keras.layers.masking import masked_mean, masked_softmax
+from dove_keras.layers.masking import masked_mean
+from dove_keras.layers.masking import masked_softmax
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")

@@ -11,15 +11,24 @@ from dove_keras.models.tf_preprocessing import tf_preprocessing
 _JPEG = b"\xff\xd8\xff"
 # Leading bytes of the formats `tf.io.decode_image` reads.
 ENCODED_SIGNATURES = (b"\x89PNG\r\n\x1a\n", _JPEG, b"GIF87a", b"GIF89a", b"BM")
+_PNG_BIT_DEPTH = 24  # offset of the bit depth byte in a PNG (in its IHDR chunk)
+STRETCH_ADVICE = (
+    "stretch 16-bit data to 8 bits first, e.g. with the per-band percentile stretch of "
+    "dove_keras.geo.stretch (band_limits, apply_stretch), which `dove search index --scenes` "
+    "and dove_keras.data.images.load_image (single-band images) apply"
+)
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
 class DOVEImageConverter(keras_hub.layers.ImageConverter):
     """Turns raw images into normalised `(B, S, S, 3)` float32 model inputs.
 
-    Inputs are pixel arrays (uint8 or float in [0, 255], `(H, W, 3)` or
-    `(B, H, W, 3)`, any H and W) or encoded JPEG/PNG/GIF/BMP bytes (a
-    string scalar or `(B,)`). JPEG is decoded with the accurate integer DCT,
+    Inputs are 8-bit pixel arrays (uint8 or float in [0, 255], `(H, W, 3)`
+    or `(B, H, W, 3)`, any H and W) or encoded JPEG/PNG/GIF/BMP bytes (a
+    string scalar or `(B,)`). 16-bit data is refused (uint16 arrays, 16-bit
+    PNGs): the converter applies no stretch, see `STRETCH_ADVICE`; float
+    arrays are not range-checked here (the export's `encode_image_pixels`
+    checks them). JPEG is decoded with the accurate integer DCT,
     which gives Pillow's pixels (the decoder of `dove-data prepare`). Images
     are resized to `image_size` (bilinear, antialiased, no crop: the
     evaluation protocol's resize) and mapped by `x * scale + offset` per
@@ -61,6 +70,8 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
     def convert(self, images):
         """The conversion on TensorFlow tensors (what `call` runs)."""
         images = tf.convert_to_tensor(images)
+        if images.dtype == tf.uint16:
+            raise ValueError(f"DOVEImageConverter: got uint16 pixels; {STRETCH_ADVICE}")
         if images.dtype == tf.string:
             return self.normalize(decode_images(images, self.image_size))
         unbatched = images.shape.rank == 3
@@ -121,7 +132,8 @@ def decode_images(encoded, image_size):
 
     Raises:
         tf.errors.InvalidArgumentError: listing the batch indices of inputs
-            that are not JPEG, PNG, GIF or BMP bytes.
+            that are not JPEG, PNG, GIF or BMP bytes, are truncated or are
+            16-bit PNGs.
     """
     scalar = encoded.shape.rank == 0
     batch = tf.reshape(encoded, [-1])
@@ -155,9 +167,23 @@ def decode_images(encoded, image_size):
          tf.reshape(tf.where(tf.logical_not(complete)), [-1])],
         summarize=16,
     )
-    with tf.control_dependencies([check, truncated]):
+    with tf.control_dependencies([check, truncated, _check_8_bit_png(batch)]):
         batch = tf.identity(batch)
     pixels = tf.map_fn(
         decode_one, batch, fn_output_signature=tf.TensorSpec([*image_size, 3], tf.float32)
     )
     return pixels[0] if scalar else pixels
+
+
+def _check_8_bit_png(encoded):
+    """The assertion that no PNG of the batch has 16-bit samples (the graph would not stretch them)."""
+    padded = tf.strings.join([encoded, tf.fill(tf.shape(encoded), "\0" * (_PNG_BIT_DEPTH + 1))])
+    png = tf.equal(tf.strings.substr(encoded, 0, len(ENCODED_SIGNATURES[0])), ENCODED_SIGNATURES[0])
+    deep = tf.logical_and(png, tf.equal(tf.strings.substr(padded, _PNG_BIT_DEPTH, 1), b"\x10"))
+    return tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(deep)),
+        [f"images at these batch indices are 16-bit PNGs, which the graph does not stretch: "
+         f"{STRETCH_ADVICE}, and pass the pixels (e.g. to the export's encode_image_pixels):",
+         tf.reshape(tf.where(deep), [-1])],
+        summarize=16,
+    )

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MLP
+from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion
 from dove_keras.layers import RegionFeatures
 from dove_keras.models.image_backbones import build_image_backbone

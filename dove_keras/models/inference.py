@@ -38,7 +38,13 @@ def compile_inference(layer, function=None):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function)
+        # A plain closure without autograph: tf.function on bound methods of
+        # layers that were garbage collected ran another method's converted
+        # code (prepare_regions called with prepare_genes' arguments).
+        def run(*args):
+            return function(*args)
+
+        return tf.function(run, autograph=False)
 
     import torch
 

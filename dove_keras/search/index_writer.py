@@ -29,6 +29,7 @@ from dove_keras.search.pixels import model_pixels
 from dove_keras.search.sources import read_errors
 from dove_keras.utils.files import atomic_write
 from dove_keras.utils.files import atomic_write_json
+from dove_keras.utils.files import staged_path
 
 # What a resumed run must share with the run that started the index.
 _RESUME_KEYS = {
@@ -230,20 +231,18 @@ def _assemble(out_dir, header, current_keys):
 def _assemble_arrays(out_dir, by_chunk, position, templates):
     """Fills each `name.npy` chunk by chunk (bounded memory) through a memmap."""
     for name, template in templates.items():
-        final = os.path.join(out_dir, f"{name}.npy")
-        staging = final + ".partial"
-        array = np.lib.format.open_memmap(
-            staging, mode="w+", dtype=template.dtype, shape=(len(position),) + template.shape[1:]
-        )
-        for chunk, entries in by_chunk.items():
-            rows = [(r["row"], position[key]) for r, key in entries if r["status"] == EMBEDDED]
-            if rows:
-                with np.load(chunk) as data:
-                    source, target = zip(*rows)
-                    array[list(target)] = data[name][list(source)]
-        array.flush()
-        del array
-        os.replace(staging, final)
+        with staged_path(os.path.join(out_dir, f"{name}.npy")) as staging:
+            array = np.lib.format.open_memmap(
+                staging, mode="w+", dtype=template.dtype, shape=(len(position),) + template.shape[1:]
+            )
+            for chunk, entries in by_chunk.items():
+                rows = [(r["row"], position[key]) for r, key in entries if r["status"] == EMBEDDED]
+                if rows:
+                    with np.load(chunk) as data:
+                        source, target = zip(*rows)
+                        array[list(target)] = data[name][list(source)]
+            array.flush()
+            del array
 
 
 def _write_csv(path, frame):

@@ -6,8 +6,10 @@ section (`data`, `model`, `initialization`, `loss`, `optimizer`,
 arguments of `DOVEBackbone` and `DOVERetriever` themselves (same names, same
 defaults, same checks). Omitted keys take the defaults (the protocol of
 DESIGN section 2).
-Unknown keys, wrong types and missing input paths raise `ConfigError`, which
-names the file and the key, when the file is loaded: before any training.
+Unknown keys, wrong types, missing input paths and a `model.region_source:
+precomputed` the prepared data has no (or other-width) region vectors for
+raise `ConfigError`, which names the file and the key, when the file is
+loaded: before any training.
 Relative paths are taken from the current working directory; `~` and
 `$VARIABLES` are expanded.
 """
@@ -20,6 +22,7 @@ import typing
 
 import yaml
 
+from dove_keras.data import shards
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_backbone import check_backbone_arguments
 from dove_keras.models.dove_retriever import DOVERetriever
@@ -359,11 +362,35 @@ def _check_values(config, source, check_paths):
         ("model.", lambda: check_backbone_arguments(**dataclasses.asdict(config.model))),
         ("loss.", lambda: check_loss_arguments(**dataclasses.asdict(config.loss))),
     ]
+    if check_paths:
+        checks.append(("", lambda: check_data_regions(config.model, config.data.prepared_dir)))
     for prefix, check in checks:
         try:
             check()
         except ValueError as error:
             raise ConfigError(f"{source}: {prefix}{error}") from None
+
+
+def check_data_regions(model, prepared_dir):
+    """Raises ValueError unless precomputed regions of `model.region_dim` are in the prepared data.
+
+    Args:
+        model: the `model` section; only `region_source: precomputed` is checked.
+        prepared_dir: the folder written by `dove-data prepare`.
+    """
+    if model.region_source != "precomputed":
+        return
+    regions = shards.load_manifest(prepared_dir).get("regions")
+    if not regions:
+        raise ValueError(
+            f"model.region_source is 'precomputed' but {prepared_dir} holds no region vectors: "
+            "prepare it with `dove-data prepare --regions FILE.npz`, or use region_source: grid."
+        )
+    if regions["dim"] != model.region_dim:
+        raise ValueError(
+            f"model.region_dim is {model.region_dim} but the region vectors in {prepared_dir} are "
+            f"{regions['dim']} wide: set model.region_dim: {regions['dim']}."
+        )
 
 
 def _resolve_path(value, field, key, source, check):

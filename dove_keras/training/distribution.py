@@ -36,13 +36,13 @@ class DistributionError(ValueError):
 
 
 @contextlib.contextmanager
-def distribution_scope(name, batch_size, verbose=True):
+def distribution_scope(name, batch_size, progress=True):
     """Runs the enclosed model building and training on `name`'s devices.
 
     Args:
         name: "none", "data_parallel" or "multi_worker".
         batch_size: the global batch; it must split evenly over the devices.
-        verbose: print the devices used.
+        progress: print the devices used.
 
     Yields:
         The number of devices (replicas) sharing each batch.
@@ -60,10 +60,10 @@ def distribution_scope(name, batch_size, verbose=True):
         )
     backend = keras.backend.backend()
     if backend == "jax":
-        with _jax_data_parallel(name, batch_size, verbose) as count:
+        with _jax_data_parallel(name, batch_size, progress) as count:
             yield count
     elif backend == "tensorflow":
-        with _tensorflow_strategy(name, batch_size, verbose) as count:
+        with _tensorflow_strategy(name, batch_size, progress) as count:
             yield count
     else:
         raise DistributionError(
@@ -75,14 +75,14 @@ def distribution_scope(name, batch_size, verbose=True):
 
 
 @contextlib.contextmanager
-def _jax_data_parallel(name, batch_size, verbose):
+def _jax_data_parallel(name, batch_size, progress):
     if name == "multi_worker":
         keras.distribution.initialize()
     devices = keras.distribution.list_devices()
     _check_split(batch_size, len(devices), name)
     previous = keras.distribution.distribution()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-    if verbose:
+    if progress:
         print(f"Data-parallel training (JAX DataParallel) on {len(devices)} device(s): {', '.join(devices)}")
     try:
         yield len(devices)
@@ -91,7 +91,7 @@ def _jax_data_parallel(name, batch_size, verbose):
 
 
 @contextlib.contextmanager
-def _tensorflow_strategy(name, batch_size, verbose):
+def _tensorflow_strategy(name, batch_size, progress):
     import tensorflow as tf
 
     if name == "multi_worker":
@@ -101,7 +101,7 @@ def _tensorflow_strategy(name, batch_size, verbose):
         strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
     count = strategy.num_replicas_in_sync
     _check_split(batch_size, count, name)
-    if verbose:
+    if progress:
         kind = type(strategy).__name__
         print(f"Data-parallel training (TensorFlow {kind}) on {count} replica(s): "
               f"{', '.join(strategy.extended.worker_devices)}")

@@ -132,10 +132,13 @@ def retrieval_example_sheet(
 def example_heat_maps(model, similarity, images, captions, num_queries=2, top_k=5):
     """`{(caption, image): map}` for the caption queries of the sheet and their top images.
 
-    None when the model has no ROAM or no preprocessor (nothing to compute it with).
+    None when the model has no ROAM or no preprocessor (nothing to compute it with),
+    or takes precomputed regions (the sheet's pictures come without them).
     """
     backbone = getattr(model, "backbone", None)
     if getattr(model, "preprocessor", None) is None or not getattr(backbone, "use_roam", False):
+        return None
+    if getattr(backbone, "region_source", "grid") == "precomputed":
         return None
     from dove_keras.models.attention_maps import raw_heat_maps
 

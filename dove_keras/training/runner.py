@@ -92,7 +92,7 @@ def run_training(config, callbacks=(), verbose=1, evaluate_test=True, overwrite=
     """
     if not overwrite:
         check_run_folder(config)
-    with distribution_scope(config.distribution, config.training.batch_size, verbose=bool(verbose)):
+    with distribution_scope(config.distribution, config.training.batch_size, progress=bool(verbose)):
         return _train(config, callbacks, verbose, evaluate_test, overwrite)
 
 

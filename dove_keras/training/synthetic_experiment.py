@@ -15,7 +15,7 @@ from dove_keras.training.config import config_from_dict
 DATA_FOLDER = "synthetic-{num_images}x{scene_size}px-seed{seed}"
 
 
-def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fractions, verbose=True):
+def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fractions, progress=True):
     """Generates the scenes, prepares their shards and writes the vocabulary, reusing a cache.
 
     Args:
@@ -24,7 +24,7 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
         scene_size: their side in pixels.
         seed: the generator's seed.
         split_fractions: (train, val, test) fractions.
-        verbose: progress bars and a line per step.
+        progress: progress bars and a line per step.
 
     Returns:
         A dict: the paths `root`, `scenes` (the precomp folder), `prepared` and
@@ -44,17 +44,17 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
         "vocabulary": os.path.join(root, "vocab.txt"),
     }
     tick = time.perf_counter()
-    generate_dataset(paths["scenes"], num_images, scene_size, seed, split_fractions, progress=verbose)
+    generate_dataset(paths["scenes"], num_images, scene_size, seed, split_fractions, progress=progress)
     # prepare keeps the complete shards of an identical earlier run.
     manifest = prepare(
         paths["scenes"], os.path.join(paths["scenes"], "images"), paths["prepared"],
-        overwrite=True, progress=verbose,
+        overwrite=True, progress=progress,
     )
     captions = training_captions(paths["prepared"], "train")
     words = build_vocabulary(captions)
     write_vocabulary(words, paths["vocabulary"])
     paths["train_captions"] = len(captions)
-    if verbose:
+    if progress:
         sizes = ", ".join(f"{split} {entry['images']}" for split, entry in manifest["splits"].items())
         print(f"Data ready in {time.perf_counter() - tick:.0f} s: {root} ({sizes} images, {len(words)} words)")
     return paths

@@ -1,20 +1,22 @@
 """Files written atomically: a crash never leaves a half-written file in place."""
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 
 
-def atomic_write(path, write, text=False):
-    """Writes through `write(file)` into `path + ".partial"`, then renames it over `path`."""
-    staging = f"{path}.partial"
-    mode, options = ("w", {"encoding": "utf-8"}) if text else ("wb", {})
+@contextlib.contextmanager
+def staged_path(path):
+    """Yields `path + ".partial"` to write; renames it over `path` when the block succeeds.
+
+    For writers that need a file name rather than a file object (e.g. a numpy
+    memmap). On any error the staging file is removed and `path` is untouched.
+    """
+    staging = f"{os.fspath(path)}.partial"
     try:
-        with open(staging, mode, **options) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield staging
         os.replace(staging, path)
     except BaseException:
         if os.path.exists(staging):
@@ -22,9 +24,19 @@ def atomic_write(path, write, text=False):
         raise
 
 
+def atomic_write(path, write, text=False):
+    """Writes through `write(file)` into `path + ".partial"`, then renames it over `path`."""
+    mode, options = ("w", {"encoding": "utf-8"}) if text else ("wb", {})
+    with staged_path(path) as staging:
+        with open(staging, mode, **options) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+
+
 def atomic_write_text(path, text):
-    """Writes a text file atomically (UTF-8)."""
-    atomic_write(path, lambda f: f.write(text), text=True)
+    """Writes exactly `text` (UTF-8, no newline translation) atomically."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def atomic_write_json(path, value):
@@ -44,6 +56,34 @@ def replace_folder(staging, path):
         os.replace(path, old)
     os.replace(staging, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def list_files(folder, extensions, follow_links=False):
+    """Files under a folder (recursive) with one of the given extensions.
+
+    Args:
+        folder: the folder.
+        extensions: a tuple of lower-case name endings, e.g. (".tif", ".tiff");
+            names are matched case-insensitively.
+        follow_links: follow symlinked folders, each real folder once (a link
+            back to an ancestor does not loop).
+
+    Returns:
+        A sorted list of paths relative to `folder`, with "/" separators.
+    """
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=follow_links):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in files:
+            if name.lower().endswith(tuple(extensions)):
+                relative = os.path.relpath(os.path.join(root, name), folder)
+                found.append(relative.replace(os.sep, "/"))
+    return sorted(found)
 
 
 def sha256_file(path):
