@@ -2,6 +2,7 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 from training_fixtures import SPLIT_SIZES
@@ -68,7 +69,8 @@ def test_a_config_with_precomputed_regions_trains_and_uses_them(data, tmp_path):
     images, _ = make_eval_datasets(config.data.prepared_dir, split="test", batch_size=8)
     batch = model.preprocessor(next(iter(images)))
     stored = model.encode_image(batch["images"], batch["regions"], batch["region_mask"])
-    changed = model.encode_image(batch["images"], batch["regions"].numpy() + 1.0, batch["region_mask"])
+    moved = keras.ops.convert_to_numpy(batch["regions"]) + 1.0
+    changed = model.encode_image(batch["images"], moved, batch["region_mask"])
     np.testing.assert_allclose(changed["global"], stored["global"], atol=1e-6)  # V_M: the image alone
     assert np.abs(np.asarray(changed["fused"]) - np.asarray(stored["fused"])).max() > 1e-4  # V_MR: its regions
 

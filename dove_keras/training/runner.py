@@ -18,11 +18,14 @@ import dataclasses
 import functools
 import os
 import shutil
+import sys
 
 import keras
 import pandas as pd
 
 from dove_keras.data.pipelines import make_train_dataset
+from dove_keras.data.prepare import long_caption_warning
+from dove_keras.data.shards import load_manifest
 from dove_keras.training import factory
 from dove_keras.training import reports
 from dove_keras.training.backup import ResumableBackup
@@ -106,6 +109,10 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     epoch, done = ResumableBackup.position(backup_dir)  # a damaged backup fails here, before any write
     os.makedirs(output_dir, exist_ok=True)
     save_config(config, os.path.join(output_dir, CONFIG_FILE))
+    data = config.data
+    warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
+    if verbose and warning:
+        print(f"warning: {warning}", file=sys.stderr)
     epochs = config.training.epochs
     # Resuming mid-epoch: first the rest of that epoch, then the full ones.
     stages = [(epoch, epoch + 1, done)] if done else []
