@@ -61,7 +61,8 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
 
 
 def synthetic_config(name, output_dir, data, seed, image_size, image_backbone, embedding_dim, batch_size,
-                     learning_rate, epochs=1, use_roam=True, use_dtga=True, optimizer=None, training=None):
+                     learning_rate, epochs=1, use_roam=True, use_dtga=True, model=None, optimizer=None,
+                     training=None):
     """The `ExperimentConfig` of a small DOVE on `prepare_synthetic_data` output.
 
     The model is sized for a CPU (d = `embedding_dim`, 64-wide words, a 4x4
@@ -79,7 +80,7 @@ def synthetic_config(name, output_dir, data, seed, image_size, image_backbone, e
         learning_rate: Adam's initial rate.
         epochs: training epochs.
         use_roam, use_dtga: the ablation switches.
-        optimizer, training: more keys of those sections.
+        model, optimizer, training: more keys of those sections.
 
     Raises:
         ConfigError: a value the config checks refuse.
@@ -97,7 +98,7 @@ def synthetic_config(name, output_dir, data, seed, image_size, image_backbone, e
             "image_backbone": image_backbone,
             "train_image_backbone": True,  # randomly initialised: it has to learn
             "embedding_dim": embedding_dim, "word_dim": 64, "multiscale_grid": 4, "iga_key_dim": 32,
-            "use_roam": use_roam, "use_dtga": use_dtga,
+            "use_roam": use_roam, "use_dtga": use_dtga, **(model or {}),
         },
         "loss": {"margin": 0.2, "lambda_global": 1.0},
         "optimizer": {"learning_rate": learning_rate, **(optimizer or {})},
