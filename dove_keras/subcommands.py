@@ -29,6 +29,7 @@ def build_parser(prog, description, commands, argv):
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
         if name in argv[:1]:
+            import_tensorflow_quietly()  # before the command's imports can load TensorFlow
             importlib.import_module(module_name).add_arguments(sub)
     return parser
 
@@ -48,7 +49,6 @@ def run_command(prog, description, commands, argv=None):
         parser.print_help()
         return errors.EXIT_USAGE
     try:
-        import_tensorflow_quietly()
         return importlib.import_module(args._module).run(args) or errors.EXIT_OK
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted; finished work is kept, run the same command "

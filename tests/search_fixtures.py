@@ -90,3 +90,16 @@ def saved_small_model(length=12):
     model.save(model_path)
     model.save_to_preset(str(preset))
     return model, model_path, preset
+
+
+def interrupt_after_first_chunk(monkeypatch):
+    """Makes the next `build_index` stop with Ctrl-C right after saving its first chunk."""
+    from dove_keras.search import index_writer
+
+    save_chunk = index_writer._save_chunk
+
+    def save_then_interrupt(*args):
+        save_chunk(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(index_writer, "_save_chunk", save_then_interrupt)

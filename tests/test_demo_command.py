@@ -5,6 +5,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import keras
@@ -185,3 +187,15 @@ def test_demo_resumes_only_a_backup_of_its_own_settings(demo_run, tmp_path):
     assert is_resumable(config)  # same settings: the run resumes from it
     config.training.epochs += 1
     assert not is_resumable(config)  # other settings: the demo starts afresh
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one subprocess suffices")
+def test_no_tensorflow_log_lines_before_the_first_line_of_output():
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dove_keras.cli", "demo", "--num-images", "0"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == "dove demo: error: --num-images must be positive, got 0\n"

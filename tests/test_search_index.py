@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from search_fixtures import interrupt_after_first_chunk
 from search_fixtures import saved_small_model
 from search_fixtures import write_image_folder
 
@@ -11,7 +12,6 @@ from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
 from dove_keras.search import SearchIndexError
 from dove_keras.search import build_index
-from dove_keras.search import index_writer
 from dove_keras.search import load_encoder
 from dove_keras.search.pixels import model_pixels
 
@@ -69,13 +69,7 @@ def test_index_holds_every_readable_image_sorted_by_path(setup, tmp_path):
 def test_interrupted_index_resumes_to_the_single_run_index(setup, tmp_path, monkeypatch):
     _index(setup, tmp_path / "single", chunk_size=3)
 
-    save_chunk = index_writer._save_chunk
-
-    def save_then_interrupt(*args):
-        save_chunk(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(index_writer, "_save_chunk", save_then_interrupt)
+    interrupt_after_first_chunk(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         _index(setup, tmp_path / "resumed", chunk_size=3)
     monkeypatch.undo()

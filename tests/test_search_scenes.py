@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from search_fixtures import interrupt_after_first_chunk
 from search_fixtures import saved_small_model
 
 from dove_keras import cli
@@ -13,7 +14,6 @@ from dove_keras.search import ImageIndex
 from dove_keras.search import SceneTiles
 from dove_keras.search import Searcher
 from dove_keras.search import build_index
-from dove_keras.search import index_writer
 from dove_keras.search import load_encoder
 
 rasterio = pytest.importorskip("rasterio", reason="the gis extra (rasterio, pyproj, shapely) is not installed")
@@ -52,13 +52,7 @@ def test_tiles_are_indexed_with_window_crs_and_footprint(scenes, tmp_path):
 def test_a_killed_scene_index_resumes_to_the_same_index(scenes, tmp_path, monkeypatch):
     source = SceneTiles([scenes["mosaic"].path], SIDE)
     build_index(scenes["encoder"], source, tmp_path / "single", chunk_size=4, progress=False)
-    save_chunk = index_writer._save_chunk
-
-    def save_then_interrupt(*args):
-        save_chunk(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(index_writer, "_save_chunk", save_then_interrupt)
+    interrupt_after_first_chunk(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         build_index(scenes["encoder"], source, tmp_path / "resumed", chunk_size=4, progress=False)
     monkeypatch.undo()
