@@ -25,7 +25,9 @@ DEFAULTS = {
 }
 EPOCHS = 7
 DESCRIPTION = (
-    "The end-to-end demo, on CPU in a few minutes: (1) generate synthetic aerial scenes with "
+    "The end-to-end demo, on CPU in a few minutes (with the defaults on 2 CPU cores and "
+    "TensorFlow: test mR 53.3 in 4.1-4.3 min, data generation included): (1) generate "
+    "synthetic aerial scenes with "
     "5 captions each (cached), (2) prepare TFRecord shards and the vocabulary (cached), "
     "(3) train a small DOVE (image backbone 'tiny'), selecting the epoch with the best "
     "validation mR, (4) print the test R@1/5/10 both ways and mR next to chance level, "
