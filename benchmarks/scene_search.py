@@ -54,17 +54,19 @@ def main(argv=None):
     index_seconds = time.perf_counter() - start
     searcher = Searcher(ImageIndex(os.path.join(work, "index")), encoder)
 
-    ranks, latencies = [], []
+    ranks, latencies, first_results = [], [], None
     for planted in mosaic.scenes:
         tick = time.perf_counter()
         results = searcher.search(planted.captions[0], k=10, candidates=args.candidates)
         latencies.append(time.perf_counter() - tick)
+        if first_results is None:
+            first_results = results.head(5)  # drawn below
         hits = searcher.geo_hits(results)
         found = [i for i, hit in enumerate(hits) if np.allclose(hit.tile.footprint, planted.footprint)]
         ranks.append(found[0] + 1 if found else None)
     first = mosaic.scenes[0].captions[0]
     if args.sheet or args.geojson:
-        _draw(searcher, first, args)
+        _draw(searcher, first_results, first, args)
     tiles = summary["images"]
     print(json.dumps({
         "mosaic": f"{mosaic.width} x {mosaic.height} px", "scenes": len(mosaic.scenes), "tiles": tiles,
@@ -78,12 +80,12 @@ def main(argv=None):
     return 0
 
 
-def _draw(searcher, text, args):
+def _draw(searcher, results, text, args):
+    """Writes the GeoJSON and/or the contact sheet (with attention) of one query's `results`."""
     from dove_keras.geo import write_geojson
     from dove_keras.search.sheet import contact_sheet
     from dove_keras.search.sheet import result_pictures
 
-    results = searcher.search(text, k=5, candidates=args.candidates)
     if args.geojson:
         write_geojson(args.geojson, searcher.geo_hits(results), to_wgs84=True)
     if args.sheet:
