@@ -7,6 +7,7 @@ from dove_keras.layers import MLP
 from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion
 from dove_keras.layers import RegionFeatures
+from dove_keras.models.batch_norm_folding import BatchNormFolding
 from dove_keras.models.image_backbones import build_image_backbone
 
 PYRAMID_LEVELS = ("P3", "P4", "P5")
@@ -63,7 +64,7 @@ class ImageEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(image_backbone, dict):
             image_backbone = keras.saving.deserialize_keras_object(image_backbone)
-        backbone = build_image_backbone(image_backbone)
+        backbone = _with_policy(build_image_backbone(image_backbone), self.dtype_policy)
         backbone.trainable = train_image_backbone
         # Only the pyramid model is tracked: it shares the backbone's layers.
         self._backbone_config = keras.saving.serialize_keras_object(backbone)
@@ -80,6 +81,7 @@ class ImageEncoder(keras.layers.Layer):
             [backbone.pyramid_outputs[level] for level in PYRAMID_LEVELS],
             name="pyramid",
         )
+        self._folded_pyramid = BatchNormFolding(self.pyramid)
         policy = self.dtype_policy
         self.fusion = MultiscaleFusion(embedding_dim, multiscale_grid, dtype=policy, name="fusion")
         self.global_head = MLP(2 * embedding_dim, embedding_dim, dropout, dtype=policy, name="global_head")
@@ -119,8 +121,13 @@ class ImageEncoder(keras.layers.Layer):
         """`(F_M tokens, F_R regions, region mask)`; regions are None without ROAM.
 
         Grid regions are the P5 cells in row-major order (before any top-k).
+        The backbone runs with its BatchNormalization folded into its
+        convolutions unless it is being fine-tuned (batch statistics).
         """
-        p3, p4, p5 = self.pyramid(images, training=training and self.train_image_backbone)
+        if training and self.train_image_backbone:
+            p3, p4, p5 = self.pyramid(images, training=True)
+        else:
+            p3, p4, p5 = self._folded_pyramid(images)
         tokens = self.fusion([p3, p4, p5], training=training)
         if not self.use_roam:
             return tokens, None, None
@@ -160,6 +167,15 @@ class ImageEncoder(keras.layers.Layer):
             dropout=self.dropout,
         )
         return config
+
+
+def _with_policy(backbone, policy):
+    """`backbone` computing under `policy` (a copy with the same weights if it differs)."""
+    if backbone.dtype_policy.name == policy.name:
+        return backbone
+    copy = type(backbone).from_config({**backbone.get_config(), "dtype": policy.name})
+    copy.set_weights(backbone.get_weights())
+    return copy
 
 
 def _pyramid_shapes(pyramid, images_shape):
