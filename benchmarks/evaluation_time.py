@@ -3,9 +3,12 @@
 Random images and captions of the real sizes (1,093 images, 5 captions each,
 256 px, 32 tokens) go through `evaluate_model` with an untrained
 `DOVERetriever` of the default size (the cost does not depend on the weights).
-Each mode runs in its own process, so its peak resident memory is its own.
+Each mode and precision runs in its own process, so its peak resident memory
+is its own. Every precision after the first is compared with the first in
+the same run: time ratio and the largest score difference.
 
-    python benchmarks/evaluation_time.py                  # RSICD size, both modes
+    python benchmarks/evaluation_time.py                  # RSICD size, both modes, float32
+    python benchmarks/evaluation_time.py --mode roam --precisions float32,mixed_bfloat16
     python benchmarks/evaluation_time.py --images 100 --backbone tiny
 """
 
@@ -15,6 +18,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -29,9 +33,9 @@ def measure(args):
     from dove_keras.models import DOVERetriever
 
     keras.utils.set_random_seed(0)
-    model = DOVERetriever(
-        DOVEBackbone(args.vocabulary_size, image_backbone=args.backbone, embedding_dim=args.embedding_dim)
-    )
+    model = DOVERetriever(DOVEBackbone(
+        args.vocabulary_size, image_backbone=args.backbone, embedding_dim=args.embedding_dim, dtype=args.precision
+    ))
     side, length = args.image_size, args.sequence_length
 
     def image(index):
@@ -50,8 +54,10 @@ def measure(args):
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak_kib = usage.ru_maxrss
     assert np.isfinite(result.similarity).all()
+    if args.scores:
+        np.save(args.scores, result.similarity)
     return {
-        "mode": args.mode, "images": args.images, "captions": 5 * args.images,
+        "mode": args.mode, "precision": args.precision, "images": args.images, "captions": 5 * args.images,
         "backend": keras.backend.backend(), "backbone": args.backbone,
         **{f"{k}_s": round(v, 2) for k, v in result.timings.items()},
         "wall_s": round(total, 2), "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
@@ -71,18 +77,45 @@ def main(argv=None):
     parser.add_argument("--vocabulary-size", type=int, default=3000, help="token ids (default 3000)")
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default 64)")
     parser.add_argument("--chunk-size", type=int, default=128, help="pairwise block side (default 128)")
+    parser.add_argument("--precisions", default="float32",
+                        help="comma-separated dtype policies, the first is the baseline (default float32)")
+    parser.add_argument("--precision", help=argparse.SUPPRESS)  # one child's
+    parser.add_argument("--scores", help=argparse.SUPPRESS)  # where a child saves its similarity matrix
     args = parser.parse_args(argv)
-    if args.mode != "both":
+    if args.precision:
         print(json.dumps(measure(args)))
         return 0
-    for mode in ("global", "roam"):
-        command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--mode", mode]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode:
-            print(done.stderr[-3000:], file=sys.stderr)
-            return done.returncode
-        print(done.stdout.strip().splitlines()[-1], flush=True)
+    modes = ("global", "roam") if args.mode == "both" else (args.mode,)
+    with tempfile.TemporaryDirectory() as scratch:
+        for mode in modes:
+            baseline = None
+            for precision in args.precisions.split(","):
+                scores = os.path.join(scratch, f"{mode}_{precision}.npy")
+                command = [sys.executable, os.path.abspath(__file__), *(argv if argv is not None else sys.argv[1:]),
+                           "--mode", mode, "--precision", precision, "--scores", scores]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    return done.returncode
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                if baseline is None:
+                    baseline = row, scores
+                else:
+                    row.update(_against(baseline, row, scores))
+                print(json.dumps(row), flush=True)
     return 0
+
+
+def _against(baseline, row, scores):
+    """Time ratio and largest score difference of `row` against the baseline precision."""
+    import numpy as np
+
+    base_row, base_scores = baseline
+    difference = np.abs(np.load(scores) - np.load(base_scores)).max()
+    return {
+        f"speedup_vs_{base_row['precision']}": round(base_row["wall_s"] / row["wall_s"], 2),
+        f"max_score_diff_vs_{base_row['precision']}": float(f"{difference:.3g}"),
+    }
 
 
 if __name__ == "__main__":

@@ -61,27 +61,47 @@ def compile_for_training(model, config, steps_per_epoch):
     model.optimizer.build(model.trainable_variables)
 
 
-def load_trained(config, weights):
+def load_trained(config, weights, precision=None):
     """The retriever of `config` with saved weights.
 
     Args:
         config: the `ExperimentConfig` the weights were trained with.
         weights: a `.weights.h5` file of that model, a saved `.keras` model
             or a preset folder written by `dove train`.
+        precision: a dtype policy to run it under (see `with_precision`);
+            None keeps the one it was saved with.
 
     Raises:
         ValueError: a missing weights file.
     """
     weights = os.fspath(weights)
     if os.path.isdir(weights):
-        return load_preset(weights)
-    if not os.path.isfile(weights):
+        model = load_preset(weights)
+    elif not os.path.isfile(weights):
         raise ValueError(f"weights file not found: {weights}")
-    if weights.endswith(".keras"):
-        return keras.saving.load_model(weights)
-    model = build_retriever(config)
-    model.load_weights(weights)
-    return model
+    elif weights.endswith(".keras"):
+        model = keras.saving.load_model(weights)
+    else:
+        model = build_retriever(config)
+        model.load_weights(weights)
+    return model if precision is None else with_precision(model, precision)
+
+
+def with_precision(model, precision):
+    """`model` computing under the dtype policy `precision`, e.g. `"mixed_bfloat16"`.
+
+    The same model when it already does; otherwise a copy with the same
+    weights (variables stay float32 under a mixed policy, so they copy
+    unchanged). Mixed bfloat16 inference runs the convolutions and matmuls
+    on the CPU's bfloat16 units where it has them (AMX, AVX512-BF16).
+    """
+    if model.backbone.dtype_policy.name == precision:
+        return model
+    backbone = DOVEBackbone.from_config({**model.backbone.get_config(), "dtype": precision})
+    backbone.set_weights(model.backbone.get_weights())
+    task = {key: value for key, value in model.get_config().items() if key in ("margin", "hardest_negative",
+                                                                               "lambda_global")}
+    return DOVERetriever(backbone, model.preprocessor, **task)
 
 
 def save_preset(model, path):

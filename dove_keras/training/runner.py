@@ -163,7 +163,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     return TrainingResult(model, frame, test, output_dir)
 
 
-def run_evaluation(config, weights, split=None, mode=None, verbose=1):
+def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None):
     """Evaluates a trained model on a split and writes the results and examples.
 
     Args:
@@ -173,12 +173,13 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1):
         split: the split (default: `data.test_split`).
         mode: "roam" or "global" (default: `evaluation.mode`).
         verbose: 0 silent, 1 progress and summary.
+        precision: the dtype policy to evaluate under (default: the model's).
 
     Returns:
         The `EvaluationResult`.
     """
     seed_everything(config.seed, deterministic=False)
-    model = load_trained(config, weights)
+    model = load_trained(config, weights, precision)
     os.makedirs(config.output_dir, exist_ok=True)
     return evaluate_split(config, model, split or config.data.test_split, mode, verbose)
 
