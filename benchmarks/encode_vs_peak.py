@@ -17,6 +17,8 @@ fixed at start-up). A process measures, one after the other:
    torch `set_num_threads(1)`, oneDNN (mkldnn) disabled and
    `torch.inference_mode()` instead of `no_grad()`. Each variant's
    outputs are compared with the default path (max abs difference).
+   The `mixed_bfloat16` setting builds the model under that dtype policy
+   (bfloat16 units: AMX, AVX512-BF16); its fractions are of the float32 peak.
 
 Encode GFLOP/s = images/s x FLOP per image; "of numpy" = that / the best
 numpy GEMM rate of every process, "of best" = that / the faster of that and
@@ -36,19 +38,21 @@ import subprocess
 import sys
 import time
 
-# Process-level settings per backend: (name, environment, TF threads (intra, inter)).
+# Process-level settings per backend: (name, environment, TF threads (intra, inter), dtype policy).
 SETTINGS = {
     "tensorflow": [
-        ("default", {}, None),
-        ("intra=1", {}, (1, 0)),
-        ("intra=2 inter=1", {}, (2, 1)),
-        ("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"}, None),
+        ("default", {}, None, None),
+        ("intra=1", {}, (1, 0), None),
+        ("intra=2 inter=1", {}, (2, 1), None),
+        ("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"}, None, None),
+        ("mixed_bfloat16", {}, None, "mixed_bfloat16"),
     ],
     "jax": [
-        ("default", {}, None),
-        ("1 thread", {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}, None),
+        ("default", {}, None, None),
+        ("1 thread", {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}, None, None),
+        ("mixed_bfloat16", {}, None, "mixed_bfloat16"),
     ],
-    "torch": [("default", {}, None)],
+    "torch": [("default", {}, None, None), ("mixed_bfloat16", {}, None, "mixed_bfloat16")],
 }
 
 
@@ -98,8 +102,11 @@ def count_flops(encoder, image_side):
         for layer in encoder._flatten_layers()
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
     ]
+    images = np.zeros((1, image_side, image_side, 3), "float32")
     try:
-        encoder(np.zeros((1, image_side, image_side, 3), "float32"), training=False)
+        encoder(images, training=False)  # the backbone's convolutions run folded: counted below
+        counts[:] = [count for count in counts if not count[1]]
+        encoder.pyramid(images, training=False)
     finally:
         for layer, call in patched:
             layer.call = call
@@ -201,9 +208,9 @@ def measure(args, setting):
     numpy_peak = gemm_gflops(np.matmul, args.gemm_size)
     backend_peak = gemm_gflops(_backend_matmul(backend), args.gemm_size)
     keras.utils.set_random_seed(0)
-    model = DOVERetriever(
-        DOVEBackbone(vocabulary_size=2000, image_backbone=args.backbone, embedding_dim=args.embedding_dim)
-    )
+    model = DOVERetriever(DOVEBackbone(
+        vocabulary_size=2000, image_backbone=args.backbone, embedding_dim=args.embedding_dim, dtype=setting["dtype"]
+    ))
     flops, backbone_flops = count_flops(model.backbone.image_encoder, args.image_size)
     rng = np.random.default_rng(0)
     rows = []
@@ -215,7 +222,7 @@ def measure(args, setting):
             enter()
         try:
             start = time.perf_counter()
-            out = np.asarray(ops.convert_to_numpy(encode(images)))
+            out = np.asarray(ops.convert_to_numpy(ops.cast(encode(images), "float32")))
             return out, time.perf_counter() - start
         finally:
             if leave:
@@ -264,10 +271,10 @@ def main(argv=None):
     results = {}
     for _ in range(args.rounds):  # rounds alternate the settings; the best of each is kept
         for backend in args.backends:
-            for index, (name, env, threads) in enumerate(SETTINGS[backend]):
+            for index, (name, env, threads, dtype) in enumerate(SETTINGS[backend]):
                 if args.settings and args.settings not in name:
                     continue
-                setting = {"name": name, "threads": threads, "in_process": index == 0}
+                setting = {"name": name, "threads": threads, "in_process": index == 0, "dtype": dtype}
                 command = [
                     sys.executable, os.path.abspath(__file__), "--child", json.dumps(setting),
                     "--backbone", args.backbone, "--image-size", str(args.image_size),
