@@ -57,6 +57,9 @@ def test_with_precision_copies_weights_and_scores_near_float32(data_root, tmp_pa
         np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want), err_msg=want.path)
     x = batch(size=4, length=8)
     x["token_ids"] = np.minimum(x["token_ids"], reference.backbone.vocabulary_size - 1)
-    scores = [m.score(m.encode_image(x["images"]), m.encode_text(x["token_ids"])) for m in (reference, mixed)]
+    features = [(m.encode_image(x["images"]), m.encode_text(x["token_ids"])) for m in (reference, mixed)]
+    scores = [m.score(*f) for m, f in zip((reference, mixed), features)]
     assert not np.array_equal(scores[0], scores[1])  # it did compute in bfloat16
     assert np.abs(scores[1] - scores[0]).max() <= SCORE_ATOL
+    float32_features = mixed.score(*features[0])  # features of the float32 model, scored in bfloat16
+    assert np.abs(float32_features - scores[0]).max() <= SCORE_ATOL

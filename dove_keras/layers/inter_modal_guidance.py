@@ -177,7 +177,7 @@ class InterModalGuidanceAttention(keras.layers.Layer):
         without writing the normalised `(I, C, d)` tensor.
         """
         guided = self._guided_by_caption(queries, region_mask, captions)  # (C, I, d)
-        unit_images = ops.expand_dims(ops.normalize(images, axis=-1), 0)
+        unit_images = ops.expand_dims(ops.normalize(ops.cast(images, guided.dtype), axis=-1), 0)
         dots = ops.sum(guided * unit_images, axis=-1)
         inverse_norms = ops.minimum(
             ops.rsqrt(ops.sum(ops.square(guided), axis=-1)),
