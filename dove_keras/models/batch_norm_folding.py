@@ -5,6 +5,8 @@ from keras import ops
 from keras.src.models.functional import operation_fn as call_with_context
 from keras.src.models.functional import unpack_singleton
 
+from dove_keras.models.channels_last_conv import conv_channels_last
+
 
 class BatchNormFolding:
     """Runs a functional model in inference with every `Conv2D -> BatchNormalization` fused.
@@ -78,10 +80,8 @@ def folded_convolution(conv, norm, inputs):
     if conv.use_bias:
         bias = bias + conv.bias * scale
     dtype = conv.compute_dtype
-    outputs = ops.conv(
-        ops.cast(inputs, dtype), ops.cast(conv.kernel * scale, dtype), conv.strides, conv.padding,
-        conv.data_format, conv.dilation_rate,
-    )
+    kernel = ops.cast(conv.kernel * scale, dtype)
+    outputs = conv_channels_last(ops.cast(inputs, dtype), kernel, conv.strides, conv.padding, conv.dilation_rate)
     return outputs + ops.cast(bias, dtype)
 
 
