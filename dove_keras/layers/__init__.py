@@ -2,6 +2,7 @@
 
 from dove_keras.layers.inter_modal_guidance import InterModalGuidanceAttention
 from dove_keras.layers.intra_modal_fusion import IntraModalFusionAttention
+from dove_keras.layers.max_pooling import SlicedMaxPooling2D
 from dove_keras.layers.mlp import MLP
 from dove_keras.layers.multiscale_fusion import MultiscaleFusion
 from dove_keras.layers.region_features import RegionFeatures

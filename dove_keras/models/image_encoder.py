@@ -7,6 +7,7 @@ from dove_keras.layers import MLP
 from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion
 from dove_keras.layers import RegionFeatures
+from dove_keras.layers import SlicedMaxPooling2D
 from dove_keras.models.image_backbones import build_image_backbone
 
 PYRAMID_LEVELS = ("P3", "P4", "P5")
@@ -75,11 +76,7 @@ class ImageEncoder(keras.layers.Layer):
         self.use_roam = use_roam
         self.train_image_backbone = train_image_backbone
         self.dropout = dropout
-        self.pyramid = keras.Model(
-            backbone.inputs,
-            [backbone.pyramid_outputs[level] for level in PYRAMID_LEVELS],
-            name="pyramid",
-        )
+        self.pyramid = _pyramid_model(backbone)
         policy = self.dtype_policy
         self.fusion = MultiscaleFusion(embedding_dim, multiscale_grid, dtype=policy, name="fusion")
         self.global_head = MLP(2 * embedding_dim, embedding_dim, dropout, dtype=policy, name="global_head")
@@ -160,6 +157,27 @@ class ImageEncoder(keras.layers.Layer):
             dropout=self.dropout,
         )
         return config
+
+
+def _pyramid_model(backbone):
+    """The backbone's P3, P4, P5 outputs as one model sharing its layers.
+
+    On JAX its max pooling is `SlicedMaxPooling2D` (same outputs and
+    gradient, without XLA:CPU's costly select-and-scatter).
+    """
+    pyramid = keras.Model(
+        backbone.inputs, [backbone.pyramid_outputs[level] for level in PYRAMID_LEVELS], name="pyramid"
+    )
+    if keras.backend.backend() != "jax":
+        return pyramid
+    return keras.models.clone_model(pyramid, clone_function=_sliced_max_pooling)
+
+
+def _sliced_max_pooling(layer):
+    """A `SlicedMaxPooling2D` for a valid channels-last `MaxPooling2D`; any other layer itself."""
+    if type(layer) is not keras.layers.MaxPooling2D or layer.padding != "valid" or layer.data_format != "channels_last":
+        return layer
+    return SlicedMaxPooling2D.from_config(layer.get_config())
 
 
 def _pyramid_shapes(pyramid, images_shape):
