@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from dove_keras.layers import MLP
+from dove_keras.layers import FastMaxPooling2D
 from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion
 from dove_keras.layers import RegionFeatures
-from dove_keras.layers import SlicedMaxPooling2D
 from dove_keras.models.image_backbones import build_image_backbone
 
 PYRAMID_LEVELS = ("P3", "P4", "P5")
@@ -162,22 +162,20 @@ class ImageEncoder(keras.layers.Layer):
 def _pyramid_model(backbone):
     """The backbone's P3, P4, P5 outputs as one model sharing its layers.
 
-    On JAX its max pooling is `SlicedMaxPooling2D` (same outputs and
-    gradient, without XLA:CPU's costly select-and-scatter).
+    Its max pooling is `FastMaxPooling2D` (the same outputs and gradient,
+    faster on the CPU of JAX and torch).
     """
     pyramid = keras.Model(
         backbone.inputs, [backbone.pyramid_outputs[level] for level in PYRAMID_LEVELS], name="pyramid"
     )
-    if keras.backend.backend() != "jax":
-        return pyramid
-    return keras.models.clone_model(pyramid, clone_function=_sliced_max_pooling)
+    return keras.models.clone_model(pyramid, clone_function=_fast_max_pooling)
 
 
-def _sliced_max_pooling(layer):
-    """A `SlicedMaxPooling2D` for a valid channels-last `MaxPooling2D`; any other layer itself."""
+def _fast_max_pooling(layer):
+    """A `FastMaxPooling2D` for a valid channels-last `MaxPooling2D`; any other layer itself."""
     if type(layer) is not keras.layers.MaxPooling2D or layer.padding != "valid" or layer.data_format != "channels_last":
         return layer
-    return SlicedMaxPooling2D.from_config(layer.get_config())
+    return FastMaxPooling2D.from_config(layer.get_config())
 
 
 def _pyramid_shapes(pyramid, images_shape):
