@@ -14,6 +14,7 @@ from model_fixtures import small_model
 
 from dove_keras.models import DOVEBackbone
 from dove_keras.models import DOVERetriever
+from dove_keras.models.text_encoder import gru_states
 
 
 def numpy(x):
@@ -81,6 +82,25 @@ def test_unmasked_bigru_equals_keras_masked_bidirectional(model):
     valid = token_ids != 0
     assert valid.sum() < valid.size  # some padding to get wrong
     np.testing.assert_allclose(unmasked[valid], masked[valid], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_gru_states_equal_the_keras_gru_and_its_gradients(go_backwards):
+    """On torch `gru_states` runs torch's GRU kernel: same states and gradients as Keras' loop."""
+    keras.utils.set_random_seed(0)
+    gru = keras.layers.GRU(8, return_sequences=True, go_backwards=go_backwards)
+    sequences = ops.convert_to_tensor(np.random.default_rng(0).standard_normal((3, 7, 5)).astype("float32"))
+    gru.build(sequences.shape)
+    np.testing.assert_allclose(numpy(gru_states(gru, sequences)), numpy(gru(sequences)), rtol=1e-5, atol=1e-6)
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+
+    weights = [variable.value for variable in gru.trainable_variables]
+    native = torch.autograd.grad(gru_states(gru, sequences).square().sum(), weights)
+    loop = torch.autograd.grad(gru(sequences).square().sum(), weights)
+    for a, b in zip(native, loop):
+        np.testing.assert_allclose(numpy(a), numpy(b), rtol=1e-4, atol=1e-5)
 
 
 def test_score_accepts_numpy_features_concatenated_across_batches(model):

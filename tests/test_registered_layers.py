@@ -9,6 +9,7 @@ from model_fixtures import batch
 from model_fixtures import small_model
 
 from dove_keras.layers import MLP
+from dove_keras.layers import FastMaxPooling2D
 from dove_keras.layers import InterModalGuidanceAttention
 from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion
@@ -64,6 +65,7 @@ CASES = {
         lambda: InterModalGuidanceAttention(8, key_dim=4),
         lambda: (random(3, 4, 8), mask(3, 4), random(2, 6, 8), mask(2, 6)),
     ),
+    "FastMaxPooling2D": (lambda: FastMaxPooling2D(3, 2), lambda: (random(2, 9, 9, 4),)),
     "TextGenomeAttention": (lambda: TextGenomeAttention(6), lambda: (random(2, 8, 6), mask(2, 8))),
     "ImageEncoder": (
         lambda: ImageEncoder("tiny", embedding_dim=16, multiscale_grid=2), lambda: (batch(size=2)["images"],),

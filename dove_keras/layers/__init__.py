@@ -1,5 +1,6 @@
-"""DOVE layers: one file per role, `keras.ops` only."""
+"""DOVE layers: one file per role, `keras.ops` only (FastMaxPooling2D: a backend kernel per backend)."""
 
+from dove_keras.layers.fast_max_pooling import FastMaxPooling2D
 from dove_keras.layers.inter_modal_guidance import InterModalGuidanceAttention
 from dove_keras.layers.intra_modal_fusion import IntraModalFusionAttention
 from dove_keras.layers.mlp import MLP

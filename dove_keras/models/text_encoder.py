@@ -100,12 +100,12 @@ class TextEncoder(keras.layers.Layer):
         Equal, at the words, to `self.recurrent(words, mask=mask)`: the forward
         GRU meets the padding only after the last word, and the backward GRU
         runs on the captions shifted right so that it meets the words first.
-        Unmasked GRUs take the fast paths (cuDNN on GPU, the fused loop on
-        torch's CPU) that a mask rules out.
+        Unmasked GRUs take the fast paths (cuDNN on GPU, torch's native GRU
+        kernel on its CPU: `gru_states`) that a mask rules out.
         """
-        forward = self.recurrent.forward_layer(words, training=training)
+        forward = gru_states(self.recurrent.forward_layer, words, training)
         padding = ops.shape(words)[1] - ops.sum(ops.cast(mask, "int32"), axis=1)
-        backward = self.recurrent.backward_layer(_shift_rows(words, padding), training=training)
+        backward = gru_states(self.recurrent.backward_layer, _shift_rows(words, padding), training)
         backward = _shift_rows(ops.flip(backward, axis=1), -padding)
         return (forward + backward) / 2
 
@@ -131,6 +131,47 @@ class TextEncoder(keras.layers.Layer):
             dropout=self.dropout,
         )
         return config
+
+
+def gru_states(gru, sequences, training=None):
+    """`gru(sequences)` of a `return_sequences` GRU; on torch, torch's native GRU kernel.
+
+    Keras' torch GRU runs a Python loop over time steps on CPU (its cuDNN
+    path needs CUDA); `torch.gru` computes the same recurrence
+    (`reset_after=True`) in one call. GRUs it does not cover (dropout, other
+    activations) and the other backends call the layer.
+    """
+    cell = gru.cell
+    native = (
+        keras.backend.backend() == "torch"
+        and gru.return_sequences and not gru.return_state and not gru.unroll
+        and cell.reset_after and cell.use_bias and not cell.dropout and not cell.recurrent_dropout
+        and cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid
+    )
+    if not native:
+        return gru(sequences, training=training)
+    return _torch_gru_states(gru, ops.cast(sequences, gru.compute_dtype))
+
+
+def _torch_gru_states(gru, sequences):
+    """`gru(sequences)` through `torch.gru`: its gates are Keras' (z, r, h) reordered to (r, z, h)."""
+    import torch
+
+    def torch_gates(weights, axis):
+        update, reset, candidate = torch.chunk(weights, 3, dim=axis)
+        return torch.cat([reset, update, candidate], dim=axis)
+
+    cell = gru.cell
+    kernel, recurrent_kernel, bias = (
+        ops.cast(weights, gru.compute_dtype) for weights in (cell.kernel, cell.recurrent_kernel, cell.bias)
+    )
+    params = [torch_gates(kernel, 1).T, torch_gates(recurrent_kernel, 1).T, torch_gates(bias[0], 0),
+              torch_gates(bias[1], 0)]
+    if gru.go_backwards:
+        sequences = torch.flip(sequences, dims=[1])
+    initial_state = sequences.new_zeros((1, sequences.shape[0], cell.units))
+    states, _ = torch.gru(sequences, initial_state, params, True, 1, 0.0, torch.is_grad_enabled(), False, True)
+    return states
 
 
 def _shift_rows(sequences, shifts):
