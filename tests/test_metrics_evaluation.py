@@ -87,3 +87,19 @@ def test_count_mismatch_and_bad_inputs_are_clear_errors():
         evaluate_model(model, image_ds, [{"tokens": tokens}])
     with pytest.raises(ValueError, match="images dataset is empty"):
         evaluate_model(model, image_ds.take(0), short)
+
+
+def test_a_short_last_batch_is_encoded_at_the_full_batch_size():
+    """One input shape per split (no retrace or recompile), and the padding rows are dropped."""
+    images, tokens = _split(num_images=11)
+    model = LinearScorer()
+    shapes = []
+    encode_image, encode_text = model.encode_image, model.encode_text
+    model.encode_image = lambda x, *rest: shapes.append(("images", x.shape[0])) or encode_image(x, *rest)
+    model.encode_text = lambda x: shapes.append(("captions", x.shape[0])) or encode_text(x)
+    image_ds = tf.data.Dataset.from_tensor_slices({"images": images}).batch(4)  # 4, 4, 3
+    caption_ds = tf.data.Dataset.from_tensor_slices({"token_ids": tokens}).batch(20)  # 20, 20, 15
+    result = evaluate_model(model, image_ds, caption_ds, mode="global")
+    assert shapes == [("images", 4)] * 3 + [("captions", 20)] * 3
+    expected = images.reshape(11, -1) @ tokens.astype("float32").T
+    np.testing.assert_allclose(result.similarity, expected, rtol=1e-6)

@@ -156,20 +156,39 @@ def _preprocessed(model, dataset):
 
 
 def _encode(encode, dataset, input_key, keep, progress):
+    """Encodes every batch; a shorter last batch is padded to the first one's size.
+
+    The encoders are compiled per input shape (a `tf.function` trace, a JAX
+    compilation: seconds for a ResNet-50), so the last batch of a split
+    that the batch size does not divide is padded with copies of its last
+    row and its padding rows are dropped from the features.
+    """
     batches = dataset.as_numpy_iterator() if hasattr(dataset, "as_numpy_iterator") else dataset
     total = _num_batches(dataset)
     features = {}
+    batch_size = None
     for batch in tqdm(batches, total=total, desc=f"encode {input_key}", disable=not progress, leave=False):
         if input_key not in batch:
             raise ValueError(
                 f"Evaluation batches must be dicts with {input_key!r}, got keys {sorted(batch)}."
             )
+        size = len(batch[input_key])
+        batch_size = batch_size or size
+        if size < batch_size:
+            batch = {key: _padded_rows(value, batch_size) for key, value in batch.items()}
         for key, value in encode(batch).items():
             if keep is None or key in keep:
-                features.setdefault(key, []).append(ops.convert_to_numpy(value))
+                features.setdefault(key, []).append(ops.convert_to_numpy(value)[:size])
     if not features:
         raise ValueError(f"The {input_key} dataset is empty.")
     return {key: np.concatenate(parts, axis=0) for key, parts in features.items()}
+
+
+def _padded_rows(value, rows):
+    """`value` with its last row repeated up to `rows` rows (non-arrays unchanged)."""
+    if not isinstance(value, np.ndarray) or value.ndim == 0:
+        return value
+    return np.concatenate([value, np.repeat(value[-1:], rows - len(value), axis=0)])
 
 
 def _num_batches(dataset):
