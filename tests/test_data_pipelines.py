@@ -84,6 +84,15 @@ def test_train_determinism_with_seed(prepared):
     assert not same(first[0], other[0])
 
 
+def test_pipelines_run_without_the_autotuning_thread(prepared):
+    """Its exponential sleep held the end of every loop over a dataset (up to 2x the loop)."""
+    train = pipelines.make_train_dataset(prepared["dir"], batch_size=8, image_size=32, seed=0, shuffle_buffer=16)
+    for dataset in (train, *pipelines.make_eval_datasets(prepared["dir"], batch_size=3)):
+        assert dataset.options().autotune.enabled is False
+        assert dataset.map(lambda batch: batch).options().autotune.enabled is False  # kept downstream
+    assert tf.data.Dataset.range(3).options().autotune.enabled is not False  # tf.data's default differs
+
+
 def test_eval_order_and_normalisation(prepared):
     layer = prepared["preprocessor"]
     image_ds, caption_ds = pipelines.make_eval_datasets(prepared["dir"], batch_size=3)

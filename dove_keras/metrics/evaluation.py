@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
 
+from dove_keras.data.pipelines import without_autotuning
 from dove_keras.metrics.retrieval import retrieval_recalls
 
 MODES = ("roam", "global")
@@ -163,7 +164,10 @@ def _encode(encode, dataset, input_key, keep, progress):
     that the batch size does not divide is padded with copies of its last
     row and its padding rows are dropped from the features.
     """
-    batches = dataset.as_numpy_iterator() if hasattr(dataset, "as_numpy_iterator") else dataset
+    if hasattr(dataset, "as_numpy_iterator"):
+        batches = without_autotuning(dataset).as_numpy_iterator()
+    else:
+        batches = dataset
     total = _num_batches(dataset)
     features = {}
     batch_size = None
