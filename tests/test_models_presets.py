@@ -161,8 +161,8 @@ def test_save_preset_replaces_a_run_preset_whole(tmp_path):
     make_prepared(str(tmp_path / "data"))
     config = tiny_config(str(tmp_path / "data"), tmp_path / "run",
                          training={"epochs": 1, "batch_size": 20, "backup_every_n_steps": 100})
+    from dove_keras.models.presets import save_preset
     from dove_keras.training.factory import build_retriever
-    from dove_keras.training.factory import save_preset
 
     retriever = build_retriever(config)
     preset = save_preset(retriever, str(tmp_path / "run" / "preset"))

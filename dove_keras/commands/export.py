@@ -50,7 +50,7 @@ def _load(args):
     chosen = [name for name in ("preset", "model", "config") if getattr(args, name)]
     if len(chosen) != 1:
         raise UsageError("give exactly one of --preset DIR, --model FILE.keras or --config FILE")
-    from dove_keras.training.factory import load_preset
+    from dove_keras.models.presets import load_preset
     from dove_keras.training.factory import load_trained
 
     if args.preset:

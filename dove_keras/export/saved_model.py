@@ -60,8 +60,6 @@ from dove_keras.models.scoring import cosine_matrix
 from dove_keras.models.scoring import roam_scores
 from dove_keras.utils.files import replace_folder
 
-IMAGE_KEYS = ("global", "fused", "regions", "region_mask")
-TEXT_KEYS = ("global", "genes", "gene_mask")
 ENDPOINTS = ("encode_image", "encode_image_pixels", "encode_image_tensor", "encode_text", "encode_text_ids", "score")
 
 
@@ -119,26 +117,18 @@ def build_archive(retriever):
     """The `keras.export.ExportArchive` holding every endpoint.
 
     Returns:
-        `(archive, shapes)`, shapes: `{"regions": N_r, "genes": L'}`.
+        `(archive, shapes)`, shapes: `{"regions": N_r, "genes": L', "embedding": d}`.
     """
-    backbone, preprocessor = retriever.backbone, retriever.preprocessor
+    preprocessor = retriever.preprocessor
     side, length = preprocessor.image_converter.side, preprocessor.sequence_length
     archive = keras.export.ExportArchive()
-    # The sub-layers, not the functional backbone: its input signature has
-    # no image side, so a default serving function could not be traced.
-    for layer in (backbone.image_encoder, backbone.text_encoder, backbone.batch_similarity):
+    # The task's serving layers, not the functional backbone: its input
+    # signature has no image side, so a default serving function could not be traced.
+    layers, image_features, text_features = retriever.serving_functions()
+    for layer in layers:
         archive.track(layer)
     for resource in _tokenizer_resources(preprocessor.tokenizer):
         archive.track(resource)
-    image_keys = IMAGE_KEYS if backbone.use_roam else IMAGE_KEYS[:2]
-
-    def image_features(images):
-        outputs = backbone.image_encoder(images, training=False)
-        return {key: outputs[key] for key in image_keys}
-
-    def text_features(token_ids):
-        outputs = backbone.text_encoder(token_ids, training=False)
-        return {key: outputs[key] for key in TEXT_KEYS}
 
     image_spec = tf.TensorSpec((None, side, side, 3), tf.float32, name="images")
     ids_spec = tf.TensorSpec((None, length), tf.int32, name="token_ids")
@@ -147,8 +137,9 @@ def build_archive(retriever):
     image_out = encode_image_tensor.get_concrete_function().structured_outputs
     text_out = text_from_ids.get_concrete_function().structured_outputs
     shapes = {
-        "regions": int(image_out["regions"].shape[1]) if backbone.use_roam else 0,
-        "genes": int(text_out["genes"].shape[1]),
+        "regions": int(image_out["regions"].shape[1]) if "regions" in image_out else 0,
+        "genes": int(text_out["genes"].shape[1]) if "genes" in text_out else 0,
+        "embedding": int(image_out["global"].shape[-1]),
     }
     converter = preprocessor.image_converter
     vocabulary_size = preprocessor.tokenizer.vocabulary_size()
@@ -176,7 +167,7 @@ def build_archive(retriever):
         function.get_concrete_function()
         archive.add_endpoint(name, function)
 
-    specs, score, batch_names = _score_function(backbone, shapes)
+    specs, score, batch_names = _score_function(retriever, shapes)
     kwargs = {}
     if keras.backend.backend() == "jax":  # images and captions: two independent batch sizes
         kwargs["jax2tf_kwargs"] = {"polymorphic_shapes": _polymorphic_shapes(specs, batch_names)}
@@ -184,10 +175,10 @@ def build_archive(retriever):
     return archive, shapes
 
 
-def _score_function(backbone, shapes):
+def _score_function(retriever, shapes):
     """`(input specs, fn, batch dimension names)` of the `score` endpoint."""
-    d = backbone.embedding_dim
-    if not backbone.use_roam:
+    d = shapes["embedding"]
+    if not retriever.use_roam:
         specs = [
             tf.TensorSpec((None, d), tf.float32, name="image_global"),
             tf.TensorSpec((None, d), tf.float32, name="text_global"),
@@ -203,7 +194,7 @@ def _score_function(backbone, shapes):
     ]
 
     def roam_score(fused, regions, region_mask, genes, gene_mask):
-        return roam_scores(backbone.iga, fused, regions, region_mask, genes, gene_mask)
+        return roam_scores(retriever.backbone.iga, fused, regions, region_mask, genes, gene_mask)
 
     return specs, roam_score, "iiicc"
 
@@ -227,7 +218,7 @@ def _check_exportable(retriever):
             "The retriever has no preprocessor (tokenizer and image converter): export a preset "
             "or a model built with one (dove_keras.training.build_retriever)."
         )
-    if retriever.backbone.region_source != "grid":
+    if getattr(retriever.backbone, "region_source", "grid") != "grid":
         raise ValueError(
             "Only region_source='grid' models can be exported: raw images carry no "
             "precomputed regions."
@@ -237,13 +228,14 @@ def _check_exportable(retriever):
 def _metadata(retriever, shapes, backend):
     backbone, preprocessor = retriever.backbone, retriever.preprocessor
     return {
+        "task": type(retriever).__name__,
         "image_size": preprocessor.image_converter.side,
         "sequence_length": preprocessor.sequence_length,
         "vocabulary_size": preprocessor.tokenizer.vocabulary_size(),
-        "embedding_dim": backbone.embedding_dim,
+        "embedding_dim": shapes["embedding"],
         "region_count": shapes["regions"],
         "gene_count": shapes["genes"],
-        "use_roam": bool(backbone.use_roam),
+        "use_roam": bool(retriever.use_roam),
         "lambda_global": float(retriever.lambda_global),
         "exported_from_backend": backend,
         "endpoints": list(ENDPOINTS),

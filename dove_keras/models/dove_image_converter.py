@@ -46,7 +46,7 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
             image_size = (image_size, image_size)
         if image_size[0] != image_size[1]:
             raise ValueError(f"DOVE images are square, got image_size {tuple(image_size)}.")
-        check_image_size(int(image_size[0]))
+        self.check_side(int(image_size[0]))
         default_scale, default_offset = image_normalization(None)
         kwargs.setdefault("interpolation", "bilinear")
         kwargs.setdefault("antialias", True)
@@ -57,6 +57,11 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
             offset=default_offset if offset is None else list(offset),
             **kwargs,
         )
+
+    @staticmethod
+    def check_side(side):
+        """Raises ValueError for a side the model cannot take (DOVE: a multiple of the ResNet stride)."""
+        check_image_size(side)
 
     @property
     def side(self):
@@ -73,13 +78,13 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
         if images.dtype == tf.uint16:
             raise ValueError(f"DOVEImageConverter: got uint16 pixels; {STRETCH_ADVICE}")
         if images.dtype == tf.string:
-            return self.normalize(decode_images(images, self.image_size))
+            return self.normalize(decode_images(images, self.image_size, self.interpolation))
         unbatched = images.shape.rank == 3
         batch = images[None] if unbatched else images
         tf.debugging.assert_equal(
             tf.shape(batch)[-1], 3, message="DOVEImageConverter: images need 3 (RGB) channels"
         )
-        resized = resize_images(tf.cast(batch, tf.float32), self.image_size)
+        resized = resize_images(tf.cast(batch, tf.float32), self.image_size, self.interpolation)
         normalized = self.normalize(resized)
         return normalized[0] if unbatched else normalized
 
@@ -88,9 +93,9 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
         return pixels * tf.constant(self.scale, tf.float32) + tf.constant(self.offset, tf.float32)
 
 
-def resize_images(pixels, image_size):
-    """Bilinear, antialiased resize of float pixels to `image_size` (no crop)."""
-    return tf.image.resize(pixels, image_size, method="bilinear", antialias=True)
+def resize_images(pixels, image_size, method="bilinear"):
+    """Antialiased resize of float pixels to `image_size` (no crop), bilinear by default."""
+    return tf.image.resize(pixels, image_size, method=method, antialias=True)
 
 
 TAIL = 512  # bytes searched for the end-of-image marker (files may carry trailing padding)
@@ -124,7 +129,7 @@ def _contains(rows, pattern):
     return tf.reduce_any(found, axis=1)
 
 
-def decode_images(encoded, image_size):
+def decode_images(encoded, image_size, method="bilinear"):
     """Decodes a string scalar or `(B,)` batch of encoded images, each resized.
 
     Returns:
@@ -158,7 +163,7 @@ def decode_images(encoded, image_size):
             lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
         )
         image.set_shape([None, None, 3])
-        return resize_images(tf.cast(image, tf.float32)[None], image_size)[0]
+        return resize_images(tf.cast(image, tf.float32)[None], image_size, method)[0]
 
     complete = _looks_complete(batch)
     truncated = tf.debugging.Assert(

@@ -1,25 +1,24 @@
 """DOVE's retrieval task: preprocessing, the training loss and chunked scoring."""
 
-import os
-
 import keras
-import keras_hub
 import numpy as np
 import tensorflow as tf
 from keras import ops
 from tqdm.auto import tqdm
 
-from dove_keras.data.images import load_image
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_preprocessor import DOVEPreprocessor
 from dove_keras.models.inference import compile_inference
 from dove_keras.models.losses import triplet_loss
 from dove_keras.models.replicas import gather_replicas
 from dove_keras.models.replicas import scale_for_replicas
+from dove_keras.models.retrieval_task import RetrievalTask
+from dove_keras.models.retrieval_task import to_numpy
 from dove_keras.models.scoring import caption_blocks
-from dove_keras.models.scoring import cosine_matrix
 
 DEFAULT_LEARNING_RATE = 2e-4
+IMAGE_FEATURES = ("global", "fused", "regions", "region_mask")
+TEXT_FEATURES = ("global", "genes", "gene_mask")
 
 
 def check_loss_arguments(margin=0.2, hardest_negative=False, lambda_global=1.0, **unused):
@@ -31,7 +30,7 @@ def check_loss_arguments(margin=0.2, hardest_negative=False, lambda_global=1.0, 
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVERetriever(keras_hub.models.Task):
+class DOVERetriever(RetrievalTask):
     """Image-text retrieval with DOVE: `fit` on raw captions and images, score splits.
 
     Training minimises `L_tri(ROAM) + lambda_global * L_tri(cos(V_M, T_G))`
@@ -90,11 +89,9 @@ class DOVERetriever(keras_hub.models.Task):
             self.compile()
 
     @property
-    def image_size(self):
-        """The side of the images the preprocessor produces (None without one)."""
-        if self.preprocessor is None or self.preprocessor.image_converter is None:
-            return None
-        return self.preprocessor.image_converter.side
+    def use_roam(self):
+        """Whether `score` is ROAM's pairwise score (else the global cosine)."""
+        return self.backbone.use_roam
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         """The preprocessor's output, reduced to what training reads.
@@ -120,11 +117,6 @@ class DOVERetriever(keras_hub.models.Task):
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
         super().compile(optimizer=optimizer, **kwargs)
-
-    def compile_from_config(self, config):
-        """Re-compiles a loaded model (Keras skips models that override `compile`)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        self.optimizer.build(self.trainable_variables)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Triplet loss on ROAM scores plus lambda_global times the global one."""
@@ -157,10 +149,6 @@ class DOVERetriever(keras_hub.models.Task):
         """Caption features of token ids: `global`, `genes`, `gene_mask`."""
         return self._encode_text_fn(ops.convert_to_tensor(token_ids, "int32"))
 
-    def global_score(self, image_features, text_features):
-        """`(I, C)` float32 numpy cosine of V_M and T_G (stage 1 of a search)."""
-        return _to_numpy(cosine_matrix(image_features["global"], text_features["global"]))
-
     def score(self, image_features, text_features, chunk_size=128, progress=False):
         """`(I, C)` float32 numpy ROAM scores, computed in image x caption blocks.
 
@@ -176,8 +164,8 @@ class DOVERetriever(keras_hub.models.Task):
         fused, regions, region_mask = (
             image_features["fused"], image_features["regions"], image_features["region_mask"]
         )
-        genes = np.asarray(ops.convert_to_numpy(text_features["genes"]))
-        gene_mask = np.asarray(ops.convert_to_numpy(text_features["gene_mask"]), dtype=bool)
+        genes = np.asarray(ops.convertto_numpy(text_features["genes"]))
+        gene_mask = np.asarray(ops.convertto_numpy(text_features["gene_mask"]), dtype=bool)
         prepared_captions = []
         for rows, genes_kept in caption_blocks(gene_mask, chunk_size):
             block_genes = ops.convert_to_tensor(genes[rows[:, None], genes_kept])
@@ -191,32 +179,29 @@ class DOVERetriever(keras_hub.models.Task):
             queries = self._prepare_regions_fn(ops.convert_to_tensor(regions[i : i + chunk_size]))
             for rows, prepared in prepared_captions:
                 block = self._block_scores_fn(block_fused, queries, block_mask, prepared)
-                scores[i : i + chunk_size, rows] = _to_numpy(block)
+                scores[i : i + chunk_size, rows] = to_numpy(block)
         return scores
 
-    # === Inference on raw inputs (through the preprocessor) ===
+    def serving_functions(self):
+        """`(layers, image_features, text_features)` the SavedModel export traces.
 
-    def embed_images(self, images):
-        """Features of raw images: file paths (any Pillow format, TIFF included),
-        encoded JPEG/PNG/GIF/BMP bytes, or uint8 `(H, W, 3)` arrays of any size."""
-        converter = self._require_preprocessor().image_converter
-        if isinstance(images, (list, tuple)) and images and not isinstance(images[0], bytes):
-            pixels = [load_image(image) if isinstance(image, (str, os.PathLike)) else image for image in images]
-            inputs = np.stack([converter.convert(tf.convert_to_tensor(np.asarray(p))).numpy() for p in pixels])
-        else:
-            inputs = converter.convert(_raw_batch(images)).numpy()
-        return self.encode_image(inputs)
+        The functions map model inputs (normalised images, token ids) to the
+        feature dicts of `encode_image` / `encode_text`; `layers` hold their
+        variables.
+        """
+        backbone = self.backbone
+        image_keys = IMAGE_FEATURES if backbone.use_roam else IMAGE_FEATURES[:2]
 
-    def embed_texts(self, captions):
-        """Features of caption strings (tokenised by the preprocessor)."""
-        token_ids = self._require_preprocessor().token_ids(_raw_batch(captions))
-        return self.encode_text(token_ids.numpy())
+        def image_features(images):
+            outputs = backbone.image_encoder(images, training=False)
+            return {key: outputs[key] for key in image_keys}
 
-    def _require_preprocessor(self):
-        if self.preprocessor is None:
-            raise ValueError("This DOVERetriever has no preprocessor: encode model inputs with "
-                             "encode_image / encode_text, or load a preset.")
-        return self.preprocessor
+        def text_features(token_ids):
+            outputs = backbone.text_encoder(token_ids, training=False)
+            return {key: outputs[key] for key in TEXT_FEATURES}
+
+        layers = (backbone.image_encoder, backbone.text_encoder, backbone.batch_similarity)
+        return layers, image_features, text_features
 
     def get_config(self):
         config = super().get_config()
@@ -231,13 +216,3 @@ def _int_mask(value):
         return value
     return tf.cast(value, tf.int32) if isinstance(value, tf.Tensor) else ops.cast(value, "int32")
 
-
-def _raw_batch(values):
-    """A TensorFlow batch of raw inputs (a list of strings/bytes, or an array)."""
-    if isinstance(values, (list, tuple)) and values and isinstance(values[0], (str, bytes)):
-        return tf.constant(list(values), tf.string)
-    return tf.convert_to_tensor(np.asarray(values))
-
-
-def _to_numpy(tensor):
-    return np.asarray(ops.convert_to_numpy(tensor), dtype="float32")

@@ -106,24 +106,25 @@ class KerasEncoder:
     def __init__(self, model):
         import keras
 
-        from dove_keras.models import DOVERetriever
+        from dove_keras.models.presets import load_preset
+        from dove_keras.models.retrieval_task import RetrievalTask
 
         self.path = None
-        if not isinstance(model, DOVERetriever):
+        if not isinstance(model, RetrievalTask):
             self.path = os.path.abspath(model)
             if os.path.isdir(self.path):
-                model = DOVERetriever.from_preset(self.path)
+                model = load_preset(self.path)
             else:
                 model = keras.saving.load_model(self.path, compile=False)
-            if not isinstance(model, DOVERetriever):
-                raise ValueError(f"{self.path}: holds a {type(model).__name__}, not a DOVERetriever")
+            if not isinstance(model, RetrievalTask):
+                raise ValueError(f"{self.path}: holds a {type(model).__name__}, not a dove_keras retrieval task")
         if model.preprocessor is None:
             raise ValueError("the model has no preprocessor: search needs its tokenizer and image size")
         self._model = model
         self._ops = keras.ops
         self.image_size = model.image_size
         self.sequence_length = model.preprocessor.sequence_length
-        self.use_roam = model.backbone.use_roam
+        self.use_roam = model.use_roam
         self.lambda_global = model.lambda_global
         self.fingerprint = hash_folder(self.path) if self.path else self._weights_hash()
 

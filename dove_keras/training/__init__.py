@@ -9,7 +9,6 @@ from dove_keras.training.config import config_from_dict
 from dove_keras.training.config import load_config
 from dove_keras.training.config import save_config
 from dove_keras.training.factory import build_retriever
-from dove_keras.training.factory import load_preset
 from dove_keras.training.factory import load_trained
 from dove_keras.training.runner import TrainingResult
 from dove_keras.training.runner import run_evaluation

@@ -2,8 +2,6 @@
 
 import dataclasses
 import os
-import shutil
-import tempfile
 
 import keras
 import numpy as np
@@ -15,8 +13,8 @@ from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 from dove_keras.models import build_image_backbone
 from dove_keras.models.image_backbones import image_normalization
+from dove_keras.models.presets import load_preset
 from dove_keras.training.schedules import step_decay_schedule
-from dove_keras.utils.files import replace_folder
 
 
 def build_preprocessor(config):
@@ -102,24 +100,3 @@ def with_precision(model, precision):
     task = {key: value for key, value in model.get_config().items() if key in ("margin", "hardest_negative",
                                                                                "lambda_global")}
     return DOVERetriever(backbone, model.preprocessor, **task)
-
-
-def save_preset(model, path):
-    """`model.save_to_preset(path)`, switched in whole: an interrupted save leaves the old preset."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".preset-", dir=os.path.dirname(path))
-    try:
-        model.save_to_preset(staging)
-        replace_folder(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return path
-
-
-def load_preset(path):
-    """`DOVERetriever.from_preset(path)` with a clear error for a folder that is not one."""
-    path = os.fspath(path)
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "task.json")):
-        raise ValueError(f"{path}: not a DOVE preset (no task.json); `dove train` writes one in <output_dir>/preset")
-    return DOVERetriever.from_preset(path)

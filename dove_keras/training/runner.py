@@ -26,6 +26,7 @@ import pandas as pd
 from dove_keras.data.pipelines import make_train_dataset
 from dove_keras.data.prepare import long_caption_warning
 from dove_keras.data.shards import load_manifest
+from dove_keras.models.presets import save_preset
 from dove_keras.training import factory
 from dove_keras.training import reports
 from dove_keras.training.backup import ResumableBackup
@@ -154,7 +155,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     if os.path.isfile(best):
         model.load_weights(best)
     model.save(os.path.join(output_dir, "model.keras"))
-    factory.save_preset(model, os.path.join(output_dir, PRESET_DIR))
+    save_preset(model, os.path.join(output_dir, PRESET_DIR))
     frame = history.frame()
     reports.plot_training_curves(frame, os.path.join(output_dir, "curves.png"))
     test = None

@@ -1,0 +1,43 @@
+"""Preset folders of the package's retrieval tasks: written whole, read as the task they hold."""
+
+import json
+import os
+import shutil
+import tempfile
+
+from dove_keras.models.clip.clip_retriever import CLIPRetriever  # noqa: F401  registers the task
+from dove_keras.models.dove_retriever import DOVERetriever  # noqa: F401  registers the task
+from dove_keras.models.retrieval_task import RetrievalTask
+from dove_keras.utils.files import replace_folder
+
+
+def save_preset(model, path):
+    """`model.save_to_preset(path)`, switched in whole: an interrupted save leaves the old preset."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".preset-", dir=os.path.dirname(path))
+    try:
+        model.save_to_preset(staging)
+        replace_folder(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def load_preset(path):
+    """The retrieval task of a preset folder (a `DOVERetriever`, a `CLIPRetriever`, ...).
+
+    Raises:
+        ValueError: a folder that holds no retrieval task.
+    """
+    path = os.fspath(path)
+    task_file = os.path.join(path, "task.json")
+    if os.path.isdir(path) and not os.path.isfile(task_file):
+        raise ValueError(f"{path}: not a dove_keras preset (no task.json); `dove train` writes one in "
+                         "<output_dir>/preset, `dove-data import-clip` one for a CLIP checkpoint")
+    if os.path.isfile(task_file):
+        with open(task_file, encoding="utf-8") as f:
+            registered = json.load(f).get("registered_name", "")
+        if not registered.startswith("dove_keras>"):
+            raise ValueError(f"{path}: task.json holds {registered or 'no registered_name'}, not a dove_keras task")
+    return RetrievalTask.from_preset(path)

@@ -1,0 +1,224 @@
+"""Small CLIP checkpoints for the import tests: a BPE vocabulary, HF folders, OpenAI state dicts.
+
+Everything is generated here (random weights, a BPE learnt from a few
+captions); nothing is downloaded.
+"""
+
+import collections
+import json
+import os
+
+import numpy as np
+
+SPECIAL = ("<|startoftext|>", "<|endoftext|>")
+
+
+def bytes_to_unicode():
+    """GPT-2/CLIP's reversible byte -> printable character table."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    codes, extra = list(printable), 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, codes)))
+
+
+def write_bpe_vocabulary(folder, texts, num_merges=300):
+    """Learns CLIP-style BPE merges on `texts` and writes `vocab.json` and `merges.txt`.
+
+    The vocabulary is laid out as CLIP's: the 256 byte symbols, the same with
+    `</w>`, one token per merge, then the start and end tokens (the end
+    token has the largest id). Returns `(vocab path, merges path)`.
+    """
+    table = bytes_to_unicode()
+    words = collections.Counter()
+    for text in texts:
+        for word in text.lower().split():
+            symbols = [table[b] for b in word.encode("utf-8")]
+            words[tuple(symbols[:-1]) + (symbols[-1] + "</w>",)] += 1
+    merges = []
+    for _ in range(num_merges):
+        pairs = collections.Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))
+        merges.append(best)
+        words = collections.Counter({_merge(word, best): count for word, count in words.items()})
+    symbols = list(table.values())
+    vocabulary = symbols + [s + "</w>" for s in symbols] + ["".join(pair) for pair in merges] + list(SPECIAL)
+    vocabulary = list(dict.fromkeys(vocabulary))  # a merge may repeat a byte token
+    os.makedirs(folder, exist_ok=True)
+    vocab_path, merges_path = os.path.join(folder, "vocab.json"), os.path.join(folder, "merges.txt")
+    with open(vocab_path, "w", encoding="utf-8") as f:
+        json.dump({token: index for index, token in enumerate(vocabulary)}, f, ensure_ascii=False)
+    with open(merges_path, "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    return vocab_path, merges_path
+
+
+def _merge(word, pair):
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+            out.append(word[i] + word[i + 1])
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return tuple(out)
+
+
+def vocabulary_size(folder):
+    with open(os.path.join(folder, "vocab.json"), encoding="utf-8") as f:
+        return len(json.load(f))
+
+
+def hf_config(vocab_size, image_size=32, patch_size=8, vision_width=32, text_width=32, layers=2, heads=4,
+              projection_dim=16, activation="quick_gelu"):
+    """A small `transformers.CLIPConfig` whose end token is the vocabulary's last id."""
+    import transformers
+
+    return transformers.CLIPConfig(
+        text_config=dict(vocab_size=vocab_size, hidden_size=text_width, intermediate_size=4 * text_width,
+                         num_hidden_layers=layers, num_attention_heads=heads, max_position_embeddings=77,
+                         hidden_act=activation, bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1,
+                         pad_token_id=0),
+        vision_config=dict(hidden_size=vision_width, intermediate_size=4 * vision_width, num_hidden_layers=layers,
+                           num_attention_heads=heads, image_size=image_size, patch_size=patch_size,
+                           hidden_act=activation),
+        projection_dim=projection_dim,
+    )
+
+
+def random_hf_model(config, seed=0):
+    """A `transformers.CLIPModel` with random weights of a visible scale (not only the init's)."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    model = transformers.CLIPModel(config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                parameter.copy_(1 + 0.1 * torch.randn_like(parameter))
+            elif name != "logit_scale":
+                parameter.copy_(0.05 * torch.randn_like(parameter))
+    return model
+
+
+def write_hf_folder(model, folder, tokenizer_folder=None):
+    """`save_pretrained` of an HF model, with the tokenizer files copied beside it."""
+    import shutil
+
+    model.save_pretrained(folder)
+    if tokenizer_folder:
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(tokenizer_folder, name), os.path.join(folder, name))
+    return folder
+
+
+def openai_state_dict(model):
+    """The OpenAI/open_clip names of an HF CLIP's weights (the inverse of the importer's mapping)."""
+    sd = {name: value.detach().numpy() for name, value in model.state_dict().items()}
+    out = {
+        "visual.class_embedding": sd["vision_model.embeddings.class_embedding"],
+        "visual.conv1.weight": sd["vision_model.embeddings.patch_embedding.weight"],
+        "visual.positional_embedding": sd["vision_model.embeddings.position_embedding.weight"],
+        "visual.proj": sd["visual_projection.weight"].T,
+        "token_embedding.weight": sd["text_model.embeddings.token_embedding.weight"],
+        "positional_embedding": sd["text_model.embeddings.position_embedding.weight"],
+        "text_projection": sd["text_projection.weight"].T,
+        "logit_scale": sd["logit_scale"],
+    }
+    for ours, theirs in (("visual.ln_pre", "vision_model.pre_layrnorm"),
+                         ("visual.ln_post", "vision_model.post_layernorm"),
+                         ("ln_final", "text_model.final_layer_norm")):
+        for kind in ("weight", "bias"):
+            out[f"{ours}.{kind}"] = sd[f"{theirs}.{kind}"]
+    for tower, prefix in (("vision_model", "visual."), ("text_model", "")):
+        index = 0
+        while f"{tower}.encoder.layers.{index}.layer_norm1.weight" in sd:
+            theirs, ours = f"{tower}.encoder.layers.{index}.", f"{prefix}transformer.resblocks.{index}."
+            for kind in ("weight", "bias"):
+                out[ours + f"attn.in_proj_{kind}"] = np.concatenate(
+                    [sd[theirs + f"self_attn.{p}_proj.{kind}"] for p in "qkv"]
+                )
+                for a, b in (("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"), ("attn.out_proj", "self_attn.out_proj"),
+                             ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
+                    out[ours + f"{a}.{kind}"] = sd[theirs + f"{b}.{kind}"]
+            index += 1
+    return out
+
+
+# === A plain numpy forward of the OpenAI CLIP code (the open_clip state-dict reference) ===
+
+
+def _layer_norm(x, sd, name, eps=1e-5):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * sd[name + ".weight"] + sd[name + ".bias"]
+
+
+def _activation(x, name):
+    if name == "quick_gelu":
+        return x / (1 + np.exp(-1.702 * x))
+    from math import erf
+
+    return 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+
+
+def _block(x, sd, prefix, heads, causal, activation):
+    """One residual attention block, looping over heads."""
+    length, width = x.shape
+    head_dim = width // heads
+    h = _layer_norm(x, sd, prefix + "ln_1")
+    qkv = h @ sd[prefix + "attn.in_proj_weight"].T + sd[prefix + "attn.in_proj_bias"]
+    q, k, v = qkv[:, :width], qkv[:, width : 2 * width], qkv[:, 2 * width :]
+    heads_out = []
+    for head in range(heads):
+        cols = slice(head * head_dim, (head + 1) * head_dim)
+        logits = q[:, cols] @ k[:, cols].T / np.sqrt(head_dim)
+        if causal:
+            logits = np.where(np.tril(np.ones((length, length), bool)), logits, -np.inf)
+        weights = np.exp(logits - logits.max(-1, keepdims=True))
+        heads_out.append((weights / weights.sum(-1, keepdims=True)) @ v[:, cols])
+    x = x + np.concatenate(heads_out, -1) @ sd[prefix + "attn.out_proj.weight"].T + sd[prefix + "attn.out_proj.bias"]
+    h = _layer_norm(x, sd, prefix + "ln_2")
+    h = _activation(h @ sd[prefix + "mlp.c_fc.weight"].T + sd[prefix + "mlp.c_fc.bias"], activation)
+    return x + h @ sd[prefix + "mlp.c_proj.weight"].T + sd[prefix + "mlp.c_proj.bias"]
+
+
+def reference_image_embedding(sd, image, heads, activation="quick_gelu"):
+    """OpenAI CLIP's `encode_image` of one normalised `(S, S, 3)` image, in float64."""
+    sd = {k: np.asarray(v, np.float64) for k, v in sd.items()}
+    conv = sd["visual.conv1.weight"]
+    width, _, patch, _ = conv.shape
+    grid = image.shape[0] // patch
+    patches = image[: grid * patch, : grid * patch].reshape(grid, patch, grid, patch, 3).transpose(0, 2, 4, 1, 3)
+    tokens = patches.reshape(grid * grid, -1) @ conv.reshape(width, -1).T  # (c, y, x) order of the conv
+    x = np.concatenate([sd["visual.class_embedding"][None], tokens]) + sd["visual.positional_embedding"]
+    x = _layer_norm(x, sd, "visual.ln_pre")
+    index = 0
+    while f"visual.transformer.resblocks.{index}.ln_1.weight" in sd:
+        x = _block(x, sd, f"visual.transformer.resblocks.{index}.", heads, False, activation)
+        index += 1
+    return _layer_norm(x[0], sd, "visual.ln_post") @ sd["visual.proj"]
+
+
+def reference_text_embedding(sd, token_ids, heads, activation="quick_gelu"):
+    """OpenAI CLIP's `encode_text` of one id sequence (pooled at the largest id), in float64."""
+    sd = {k: np.asarray(v, np.float64) for k, v in sd.items()}
+    token_ids = np.asarray(token_ids)
+    x = sd["token_embedding.weight"][token_ids] + sd["positional_embedding"][: len(token_ids)]
+    index = 0
+    while f"transformer.resblocks.{index}.ln_1.weight" in sd:
+        x = _block(x, sd, f"transformer.resblocks.{index}.", heads, True, activation)
+        index += 1
+    x = _layer_norm(x, sd, "ln_final")
+    return x[int(np.argmax(token_ids))] @ sd["text_projection"]
