@@ -9,6 +9,7 @@ mean/std and open_clip's bicubic resize.
 import keras
 import keras_hub
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from dove_keras.models.dove_image_converter import DOVEImageConverter
 from dove_keras.models.tf_preprocessing import tf_preprocessing
@@ -22,6 +23,25 @@ CONTEXT_LENGTH = 77
 def clip_normalization(mean=CLIP_MEAN, std=CLIP_STD):
     """`(scale, offset)` mapping [0, 255] pixels to `(x / 255 - mean) / std`."""
     return [1 / (255 * s) for s in std], [-m / s for m, s in zip(mean, std)]
+
+
+# CLIP's pre-tokenizer: contractions, letter runs, single digits, other symbol runs; whitespace separates.
+CLIP_WORDS = r"'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+"
+
+
+def clip_words(captions):
+    """Lower-cased captions `(B,)` split into CLIP's words: a ragged `(B, W)` string tensor.
+
+    keras-hub's BPE splits text with GPT-2's pattern on its TensorFlow path
+    (tf.data, SavedModel graphs), which keeps digit runs together and lets
+    a space take the apostrophe of a contraction ("with 'dison'"); CLIP
+    splits digits one by one and reads "'d" first. Tokenising CLIP's words
+    one by one gives the ids of `transformers.CLIPTokenizer` on both paths.
+    """
+    lowered = tf.strings.lower(captions, encoding="utf-8")
+    words = tf_text.regex_split(lowered, CLIP_WORDS, CLIP_WORDS)
+    words = tf.strings.strip(words)
+    return tf.ragged.boolean_mask(words, tf.strings.length(words) > 0)
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
@@ -123,7 +143,11 @@ class CLIPRetrieverPreprocessor(keras_hub.models.Preprocessor):
             summarize=8,
         )
         with tf.control_dependencies([check]):
-            tokens = self.tokenizer(tf.strings.lower(batch))
+            words = clip_words(batch)
+        word_tokens = self.tokenizer(words.flat_values)  # (words, tokens per word)
+        if not isinstance(word_tokens, tf.RaggedTensor):  # keras-hub's eager path gives lists
+            word_tokens = tf.ragged.constant(word_tokens, dtype=tf.int32, ragged_rank=1)
+        tokens = tf.RaggedTensor.from_row_splits(word_tokens, words.row_splits).merge_dims(1, 2)
         token_ids, padding_mask = self.packer(tokens)
         token_ids = tf.cast(token_ids, tf.int32)
         return (token_ids[0], padding_mask[0]) if scalar else (token_ids, padding_mask)
