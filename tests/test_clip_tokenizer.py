@@ -8,13 +8,13 @@ into several pieces and the long captions pass 77 tokens.
 import glob
 import os
 
+import clip_fixtures
 import keras
 import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import clip_fixtures
 from dove_keras.models.clip import CLIPRetrieverPreprocessor
 
 transformers = pytest.importorskip("transformers")

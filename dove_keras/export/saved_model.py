@@ -207,9 +207,9 @@ def _polymorphic_shapes(specs, batch_names):
 
 
 def _tokenizer_resources(tokenizer):
-    """The TensorFlow resources (the vocabulary table) a tokenizer holds."""
-    resource_type = tf.saved_model.experimental.TrackableResource
-    return [value for value in vars(tokenizer).values() if isinstance(value, resource_type)]
+    """The TensorFlow resources a tokenizer holds: lookup tables, and modules holding them (a BPE cache)."""
+    resource_types = (tf.saved_model.experimental.TrackableResource, tf.Module)
+    return [value for value in vars(tokenizer).values() if isinstance(value, resource_types)]
 
 
 def _check_exportable(retriever):
