@@ -105,10 +105,21 @@ def test_hf_import_matches_transformers(checkpoints, activation):
     np.testing.assert_allclose(scores, normalized(expected_image) @ normalized(expected_text).T, atol=1e-4)
 
 
-@pytest.mark.parametrize("form", ["pt", "safetensors"])
-def test_state_dict_import_matches_the_numpy_reference(checkpoints, tiny_architecture, tmp_path, form):
-    retriever = import_clip(checkpoints[form], tmp_path / "preset", architecture=tiny_architecture,
-                            tokenizer=checkpoints["tokenizer"])
+@pytest.fixture(scope="module")
+def state_dict_import(checkpoints, tmp_path_factory):
+    """The `.pt` checkpoint (under "state_dict", with "module.") imported under a registered test name."""
+    import dataclasses
+
+    ARCHITECTURES["test-tiny"] = dataclasses.replace(TINY, vocabulary_size=checkpoints["size"])
+    try:
+        return import_clip(checkpoints["pt"], tmp_path_factory.mktemp("sd") / "preset", architecture="test-tiny",
+                           tokenizer=checkpoints["tokenizer"])
+    finally:
+        del ARCHITECTURES["test-tiny"]
+
+
+def test_state_dict_import_matches_the_numpy_reference(checkpoints, state_dict_import):
+    retriever = state_dict_import
     images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
     token_ids = retriever.preprocessor.token_ids(CAPTIONS[:2]).numpy()
     image = to_numpy(retriever.encode_image(images)["global"])
@@ -122,11 +133,20 @@ def test_state_dict_import_matches_the_numpy_reference(checkpoints, tiny_archite
         assert np.abs(normalized(text[i]) - normalized(expected)).max() < 1e-4
 
 
-def test_hf_and_state_dict_paths_give_the_same_weights(checkpoints, tiny_architecture, tmp_path):
-    from_state = import_clip(checkpoints["pt"], tmp_path / "p", architecture=tiny_architecture,
-                             tokenizer=checkpoints["tokenizer"])
+def test_state_dict_forms_read_the_same_tensors(checkpoints):
+    from dove_keras.models.clip.checkpoints import read_checkpoint
+
+    wrapped, _ = read_checkpoint(checkpoints["pt"])
+    raw, _ = read_checkpoint(checkpoints["safetensors"])
+    assert sorted(wrapped) == sorted(raw) == sorted(checkpoints["state"])
+    for name, value in checkpoints["state"].items():
+        np.testing.assert_array_equal(wrapped[name], value)
+        np.testing.assert_array_equal(raw[name], value)
+
+
+def test_hf_and_state_dict_paths_give_the_same_weights(checkpoints, state_dict_import):
     from_hf = load_preset(checkpoints["quick_gelu"]["preset"])
-    pairs = list(zip(from_hf.backbone.weights, from_state.backbone.weights))
+    pairs = list(zip(from_hf.backbone.weights, state_dict_import.backbone.weights))
     assert len(pairs) == len(from_hf.backbone.weights) > 40
     for a, b in pairs:
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
@@ -205,9 +225,10 @@ def test_bad_input_gets_one_line_and_writes_nothing(checkpoints, bad_sources, ti
 
 
 def test_overwrite_replaces_a_preset(checkpoints, tmp_path, capsys):
+    import shutil
+
     preset = tmp_path / "p"
-    assert dove_data(["import-clip", checkpoints["gelu"]["folder"], "--output", str(preset)]) == 0
+    shutil.copytree(checkpoints["quick_gelu"]["preset"], preset)
+    assert dove_data(["import-clip", checkpoints["gelu"]["folder"], "--output", str(preset), "--overwrite"]) == 0
     assert "CLIP ViT (width 32, 2 blocks, patch 8, image 32)" in capsys.readouterr().out
-    assert dove_data(["import-clip", checkpoints["quick_gelu"]["folder"], "--output", str(preset),
-                      "--overwrite"]) == 0
-    assert load_preset(preset).backbone.vision_encoder.intermediate_activation == "quick_gelu"
+    assert load_preset(preset).backbone.vision_encoder.intermediate_activation == "gelu"
