@@ -164,8 +164,8 @@ class DOVERetriever(RetrievalTask):
         fused, regions, region_mask = (
             image_features["fused"], image_features["regions"], image_features["region_mask"]
         )
-        genes = np.asarray(ops.convertto_numpy(text_features["genes"]))
-        gene_mask = np.asarray(ops.convertto_numpy(text_features["gene_mask"]), dtype=bool)
+        genes = np.asarray(ops.convert_to_numpy(text_features["genes"]))
+        gene_mask = np.asarray(ops.convert_to_numpy(text_features["gene_mask"]), dtype=bool)
         prepared_captions = []
         for rows, genes_kept in caption_blocks(gene_mask, chunk_size):
             block_genes = ops.convert_to_tensor(genes[rows[:, None], genes_kept])

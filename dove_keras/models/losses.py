@@ -1,6 +1,8 @@
-"""The bidirectional hinge triplet loss on a similarity matrix."""
+"""Retrieval losses on a similarity matrix: the hinge triplet loss and CLIP's InfoNCE."""
 
 from keras import ops
+
+from dove_keras.layers.masking import large_negative
 
 
 def triplet_loss(similarity, image_ids, margin=0.2, hardest_negative=False):
@@ -27,3 +29,30 @@ def triplet_loss(similarity, image_ids, margin=0.2, hardest_negative=False):
     if hardest_negative:
         return ops.sum(ops.max(caption_cost, axis=1)) + ops.sum(ops.max(image_cost, axis=0))
     return ops.sum(caption_cost) + ops.sum(image_cost)
+
+
+def contrastive_loss(similarity, image_ids, logit_scale):
+    """CLIP's symmetric InfoNCE on a cosine matrix; the diagonal holds the positive pairs.
+
+    `(CE_rows + CE_columns) / 2` of the logits `similarity * exp(logit_scale)`,
+    each the mean over the batch of `logsumexp(row) - logit_ii`. Pairs whose
+    captions describe the same image (off the diagonal) are not negatives:
+    their logits are left out of the sums.
+
+    Args:
+        similarity: `(B, B)` cosine scores, rows images, columns captions.
+        image_ids: `(B,)` image id of each pair.
+        logit_scale: the log of the inverse temperature (CLIP's learnable scalar).
+
+    Returns:
+        A scalar, the mean over the batch.
+    """
+    logits = similarity * ops.exp(ops.cast(logit_scale, similarity.dtype))
+    ids = ops.reshape(image_ids, (-1,))
+    size = ops.shape(logits)[0]
+    keep = ops.logical_or(ops.not_equal(ids[:, None], ids[None, :]), ops.cast(ops.eye(size), "bool"))
+    logits = ops.where(keep, logits, ops.cast(large_negative(logits.dtype), logits.dtype))
+    positives = ops.diagonal(logits)
+    rows = ops.logsumexp(logits, axis=1) - positives
+    columns = ops.logsumexp(logits, axis=0) - positives
+    return (ops.mean(rows) + ops.mean(columns)) / 2
