@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "RESULTS.md")
 TABLE_TITLE = "## Demo benchmark (per commit)"
@@ -140,4 +142,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

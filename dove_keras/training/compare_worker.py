@@ -17,6 +17,8 @@ import resource
 import sys
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 
 def initial_weights(config, path):
     """Builds the seeded model of `config` and saves its weights to `path`."""
@@ -119,4 +121,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())
