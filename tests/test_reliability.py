@@ -218,7 +218,7 @@ def test_item07_prepare_counts_caption_words_for_the_long_caption_warning(tmp_pa
     assert long_caption_warning(manifest, "train", 6) is None
 
 
-def test_item07_long_queries_warn(tmp_path, capsys):
+def test_item07_long_queries_warn(tmp_path, caplog):
     from dove_keras.search import Searcher
 
     model, _, _ = saved_small_model(length=12)
@@ -226,7 +226,7 @@ def test_item07_long_queries_warn(tmp_path, capsys):
     write_image_folder(tmp_path / "pictures", count=2)
     build_index(encoder, ImageFolder(tmp_path / "pictures"), tmp_path / "index", batch_size=4, progress=False)
     Searcher(ImageIndex(tmp_path / "index"), encoder).search(" ".join(["w3"] * 20), k=1)
-    assert "the query has 20 words; the model reads the first 12" in capsys.readouterr().err
+    assert "the query has 20 words; the model reads the first 12" in caplog.text
 
 
 # 8. Tracebacks: damaged backups.
@@ -250,13 +250,13 @@ def _backed_up_model(tmp_path):
     return model
 
 
-def test_item08_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, capsys):
+def test_item08_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, caplog):
     model = _backed_up_model(tmp_path)
     newest = tmp_path / "backup" / "epoch00001-batch0000003"
     weights = newest / "model.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated
     assert ResumableBackup.position(tmp_path / "backup") == (1, 0)
-    assert "skipping a damaged backup" in capsys.readouterr().err
+    assert "skipping a damaged backup" in caplog.text
     assert ResumableBackup.restore(model, tmp_path / "backup") == (1, 0)
     (tmp_path / "backup" / "epoch00001-batch0000000" / "state.json").write_text('{"epoch": 1')
     with pytest.raises(BackupError, match=r"no backup can be resumed from \(.*JSONDecodeError.*delete"):

@@ -19,6 +19,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from dove_keras.errors import DataProblem
 from dove_keras.geo.stretch import apply_stretch
 from dove_keras.geo.stretch import band_limits
 from dove_keras.utils.files import list_files
@@ -36,7 +37,7 @@ WIDE_COLOUR = (
 )
 
 
-class ImageError(ValueError):
+class ImageError(DataProblem):
     """An image file is missing, unreadable or not convertible to 8-bit RGB."""
 
 

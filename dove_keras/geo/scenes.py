@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from dove_keras.errors import UsageError
 from dove_keras.geo import stretch
 from dove_keras.geo.optional import require
 from dove_keras.geo.tiles import SceneTile
@@ -44,7 +45,7 @@ NO_CRS = "no CRS: footprints are in the geotransform's coordinates, in an unknow
 GDAL_CACHE_MB = 64
 
 
-class SceneError(ValueError):
+class SceneError(UsageError):
     """A scene file is unreadable, or the tiling or band options do not fit it."""
 
 

@@ -14,6 +14,8 @@ import socket
 
 import keras_hub
 
+from dove_keras.errors import UsageError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_PRESET = "resnet_50_imagenet"
@@ -49,7 +51,7 @@ IMAGE_BACKBONES = {
 }
 
 
-class ImageBackboneError(ValueError):
+class ImageBackboneError(UsageError):
     """An image backbone that cannot be built here (unknown, or a hub preset offline)."""
 
 

@@ -16,12 +16,15 @@ Output folder:
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 import time
 
 from dove_keras.backends import BACKENDS
 from dove_keras.backends import run_backend
+
+logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
@@ -84,7 +87,7 @@ def compare_backends(config, steps=10, eval_split="val", backends=BACKENDS, tole
         start = time.perf_counter()
         _worker("tensorflow", ["--config", config_path, "--weights", weights, "--init"])
         if verbose:
-            print(f"initial weights: {weights} ({time.perf_counter() - start:.0f} s)")
+            logger.info("initial weights: %s (%.0f s)", weights, time.perf_counter() - start)
     elif not os.path.isfile(weights):
         raise ValueError(f"initial weights file not found: {weights}")
     rows = []
@@ -99,7 +102,7 @@ def compare_backends(config, steps=10, eval_split="val", backends=BACKENDS, tole
             rows.append(json.load(f))
         rows[-1]["process_s"] = time.perf_counter() - start
         if verbose:
-            print(f"{backend}: done in {rows[-1]['process_s']:.0f} s")
+            logger.info("%s: done in %.0f s", backend, rows[-1]["process_s"])
     return write_comparison(rows, out, config.training.batch_size, tolerance)
 
 

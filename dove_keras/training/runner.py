@@ -16,9 +16,9 @@ Output folder (`config.output_dir`):
 
 import dataclasses
 import functools
+import logging
 import os
 import shutil
-import sys
 
 import keras
 import pandas as pd
@@ -43,6 +43,8 @@ from dove_keras.training.seeding import epoch_seed
 from dove_keras.training.seeding import seed_everything
 from dove_keras.training.split_evaluation import eval_datasets
 from dove_keras.training.split_evaluation import evaluate_split
+
+logger = logging.getLogger(__name__)
 
 PRESET_DIR = "preset"
 
@@ -113,7 +115,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     data = config.data
     warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
     if verbose and warning:
-        print(f"warning: {warning}", file=sys.stderr)
+        logger.warning("%s", warning)
     epochs = config.training.epochs
     # Resuming mid-epoch: first the rest of that epoch, then the full ones.
     stages = [(epoch, epoch + 1, done)] if done else []
@@ -123,7 +125,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     factory.compile_for_training(model, config, steps)
     ResumableBackup.restore(model, backup_dir)
     if verbose and (epoch or done):
-        print(f"Resuming from the backup in {backup_dir}: epoch {epoch + 1}, {done} batch(es) done.")
+        logger.info("Resuming from the backup in %s: epoch %d, %d batch(es) done.", backup_dir, epoch + 1, done)
     history = HistoryLogger(os.path.join(output_dir, "history.csv"), keep_before_epoch=epoch)
     best_so_far = history.frame().get("val_mR", pd.Series(dtype=float)).max()
     val_images, val_captions = eval_datasets(config, config.data.val_split)

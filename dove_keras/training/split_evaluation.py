@@ -1,5 +1,6 @@
 """Evaluating a model on one split of a run, with its result files."""
 
+import logging
 import os
 
 import tensorflow as tf
@@ -8,6 +9,8 @@ from dove_keras.data import shards
 from dove_keras.data.pipelines import make_eval_datasets
 from dove_keras.metrics.evaluation import evaluate_model
 from dove_keras.training import reports
+
+logger = logging.getLogger(__name__)
 
 
 def eval_datasets(config, split):
@@ -53,8 +56,8 @@ def evaluate_split(config, model, split, mode=None, verbose=1):
         heat_maps=reports.example_heat_maps(model, result.similarity, pictures, texts),
     )
     if verbose:
-        print(reports.markdown_table(frame))
-        print(f"wrote {csv_path}, {md_path}, {sheet}")
+        logger.info("%s", reports.markdown_table(frame))
+        logger.info("wrote %s, %s, %s", csv_path, md_path, sheet)
     return result
 
 

@@ -7,10 +7,13 @@ Data folder (cached, reused by later runs with the same generation options):
         vocab.txt    the training vocabulary
 """
 
+import logging
 import os
 import time
 
 from dove_keras.training.config import config_from_dict
+
+logger = logging.getLogger(__name__)
 
 DATA_FOLDER = "synthetic-{num_images}x{scene_size}px-seed{seed}"
 
@@ -56,7 +59,8 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
     paths["train_captions"] = len(captions)
     if progress:
         sizes = ", ".join(f"{split} {entry['images']}" for split, entry in manifest["splits"].items())
-        print(f"Data ready in {time.perf_counter() - tick:.0f} s: {root} ({sizes} images, {len(words)} words)")
+        logger.info("Data ready in %.0f s: %s (%s images, %d words)",
+                    time.perf_counter() - tick, root, sizes, len(words))
     return paths
 
 
