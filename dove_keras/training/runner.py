@@ -27,8 +27,8 @@ from dove_keras.data.pipelines import make_train_dataset
 from dove_keras.data.prepare import long_caption_warning
 from dove_keras.data.shards import load_manifest
 from dove_keras.models.presets import save_preset
+from dove_keras.reports.curves import plot_training_curves
 from dove_keras.training import factory
-from dove_keras.training import reports
 from dove_keras.training.backup import ResumableBackup
 from dove_keras.training.callbacks import HistoryLogger
 from dove_keras.training.callbacks import RetrievalEvaluation
@@ -159,7 +159,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     model.save(os.path.join(output_dir, "model.keras"))
     save_preset(model, os.path.join(output_dir, PRESET_DIR))
     frame = history.frame()
-    reports.plot_training_curves(frame, os.path.join(output_dir, "curves.png"))
+    plot_training_curves(frame, os.path.join(output_dir, "curves.png"))
     test = None
     if evaluate_test:
         test = evaluate_split(config, model, config.data.test_split, verbose=verbose)

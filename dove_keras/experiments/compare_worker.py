@@ -1,6 +1,6 @@
 """One backend's side of `dove compare-backends`, run in its own process.
 
-    KERAS_BACKEND=jax python -m dove_keras.training.compare_worker \
+    KERAS_BACKEND=jax python -m dove_keras.experiments.compare_worker \
         --config run/config.yaml --weights run/initial.weights.h5 --steps 10 --out run/jax.json
 
 `--init` builds the config's model (seeded) and saves its weights instead.
@@ -99,7 +99,7 @@ def measure(config, weights, steps, eval_split):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dove_keras.training.compare_worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="dove_keras.experiments.compare_worker", description=__doc__)
     parser.add_argument("--config", required=True, help="the run's config.yaml")
     parser.add_argument("--weights", required=True, help="the shared initial .weights.h5")
     parser.add_argument("--init", action="store_true", help="build and save the initial weights")

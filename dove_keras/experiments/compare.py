@@ -55,7 +55,7 @@ class Comparison:
 
 
 def _worker(backend, arguments):
-    run_backend(backend, [sys.executable, "-m", "dove_keras.training.compare_worker", *arguments])
+    run_backend(backend, [sys.executable, "-m", "dove_keras.experiments.compare_worker", *arguments])
 
 
 def compare_backends(config, steps=10, eval_split="val", backends=BACKENDS, tolerance=PARITY_TOLERANCE,
@@ -148,7 +148,7 @@ def write_comparison(rows, out, batch_size, tolerance=PARITY_TOLERANCE):
     Returns:
         A `Comparison`.
     """
-    from dove_keras.training import reports
+    from dove_keras.reports.tables import markdown_table
 
     frame, curves, parity = comparison_frames(rows, tolerance)
     paths = {
@@ -163,7 +163,7 @@ def write_comparison(rows, out, batch_size, tolerance=PARITY_TOLERANCE):
     shown["eval_loss_step0"] = shown["eval_loss_step0"].map(lambda v: f"{v:.6f}")
     shown["rel_diff"] = shown["rel_diff"].map(lambda v: f"{v:.1e}")
     with open(paths["markdown"], "w", encoding="utf-8") as f:
-        f.write(reports.markdown_table(shown))
+        f.write(markdown_table(shown))
         f.write(
             f"\nBatch {batch_size}, {len(curves)} training steps per backend. eval_loss_step0: the "
             f"loss of the first batch with training=False on the shared initial weights, before "
