@@ -33,11 +33,11 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
         A dict: the paths `root`, `scenes` (the precomp folder), `prepared` and
         `vocabulary`, and the count `train_captions`.
     """
-    from dove_keras.data.captions import write_vocabulary
     from dove_keras.data.prepare import prepare
     from dove_keras.data.vocabulary import build_vocabulary
     from dove_keras.data.vocabulary import training_captions
     from dove_keras.datasets.synthetic import generate_dataset
+    from dove_keras.preprocessing.captions import write_vocabulary
 
     root = os.path.join(output_dir, "data", DATA_FOLDER.format(num_images=num_images, scene_size=scene_size, seed=seed))
     paths = {

@@ -14,7 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from dove_keras.data.captions import normalize_caption
+from dove_keras.preprocessing.captions import normalize_caption
 from dove_keras.search import nearest
 
 logger = logging.getLogger(__name__)
