@@ -380,12 +380,13 @@ def test_item13_sixteen_bit_data_is_refused_at_the_export_with_the_stretch_named
     png8 = encode(picture(5, 16, 16), "PNG")
     for png16 in (grey16, colour16):
         with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=r"(?s)16-bit PNGs.*dove_keras.geo.stretch.*encode_image_pixels.*\[1\]"):
+                           match=r"(?s)16-bit PNGs.*dove_keras.preprocessing.stretch.*encode_image_pixels.*\[1\]"):
             dove_export.encode_image(tf.constant([png8, png16]))
     pixels = np.full((3, 20, 20, 3), 128.0, np.float32)
     pixels[1, 0, 0, 0], pixels[2, 5, 5, 1] = 4000.0, np.nan
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"(?s)pixel values must be finite and in \[0, 255\].*dove_keras.geo.stretch.*\[1 2\]"):
+                       match=r"(?s)pixel values must be finite and in \[0, 255\]"
+                             r".*dove_keras.preprocessing.stretch.*\[1 2\]"):
         dove_export.encode_image_pixels(tf.constant(pixels))
     rounded = np.full((1, 20, 20, 3), 255.3, np.float32)  # a resize's rounding is accepted
     assert dove_export.encode_image_pixels(tf.constant(rounded))["fused"].shape == (1, 16)
@@ -417,5 +418,5 @@ def test_item13_sixteen_bit_colour_png_and_tiff_are_refused_alike(tmp_path):
                        photometric="RGB", transform=rasterio.Affine(1, 0, 0, 0, -1, 6)) as tiff:
         tiff.write(values.transpose(2, 0, 1))
     for name in ("colour.png", "colour.tif"):
-        with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.geo.stretch"):
+        with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.preprocessing.stretch"):
             load_image(tmp_path / name)

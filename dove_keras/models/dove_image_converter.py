@@ -16,7 +16,7 @@ ENCODED_SIGNATURES = (b"\x89PNG\r\n\x1a\n", _JPEG, b"GIF87a", b"GIF89a", b"BM")
 _PNG_BIT_DEPTH = 24  # offset of the bit depth byte in a PNG (in its IHDR chunk)
 STRETCH_ADVICE = (
     "stretch 16-bit data to 8 bits first, e.g. with the per-band percentile stretch of "
-    "dove_keras.geo.stretch (band_limits, apply_stretch), which `dove search index --scenes` "
+    "dove_keras.preprocessing.stretch (band_limits, apply_stretch), which `dove search index --scenes` "
     "and dove_keras.data.images.load_image (single-band images) apply"
 )
 
