@@ -25,3 +25,10 @@ def test_no_unfilled_placeholder_in_the_docs_or_the_help(help_pages):
     texts = {path.name: path.read_text(encoding="utf-8") for path in pages}
     texts["--help of every command"] = help_pages
     assert {name: PLACEHOLDER.findall(text) for name, text in texts.items() if PLACEHOLDER.search(text)} == {}
+
+
+def test_readme_stays_short_and_its_links_resolve():
+    assert (REPO_ROOT / "README.md").stat().st_size <= 10 * 1024, "move the details into a docs/ guide"
+    for page in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
