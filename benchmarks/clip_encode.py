@@ -27,6 +27,8 @@ import numpy as np
 from model_benchmark import model_parser
 from model_benchmark import run_per_backend
 
+from dove_keras.backends import use_default_xla_flags
+
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "benchmarks")
 RSICD_IMAGES, RSICD_CAPTIONS = 1093, 5465
 
@@ -184,4 +186,5 @@ def main():
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     main()

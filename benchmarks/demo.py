@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "RESULTS.md")
 TABLE_TITLE = "## Demo benchmark (per commit)"
@@ -35,13 +37,13 @@ def measure(args):
     import numpy as np
 
     from dove_keras.commands import demo
+    from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
     from dove_keras.metrics.evaluation import evaluate_model
     from dove_keras.training.factory import build_retriever
     from dove_keras.training.factory import compile_for_training
     from dove_keras.training.runner import train_stream
     from dove_keras.training.seeding import seed_everything
     from dove_keras.training.split_evaluation import eval_datasets
-    from dove_keras.training.synthetic_experiment import prepare_synthetic_data
 
     start = time.perf_counter()
     options = demo_options(args)
@@ -140,4 +142,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

@@ -16,6 +16,8 @@ import time
 from model_benchmark import model_parser
 from model_benchmark import run_per_backend
 
+from dove_keras.backends import use_default_xla_flags
+
 RATES = ("images_per_s", "captions_per_s", "pairs_per_s")
 
 
@@ -78,4 +80,5 @@ def main():
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     main()

@@ -38,6 +38,8 @@ import subprocess
 import sys
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 # Process-level settings per backend: (name, environment, TF threads (intra, inter), dtype policy).
 SETTINGS = {
     "tensorflow": [
@@ -325,4 +327,5 @@ def _report(result, setting, peak):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

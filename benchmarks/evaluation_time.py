@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 
 def measure(args):
     """Runs one mode in this process; returns the measurements as a dict."""
@@ -119,4 +121,5 @@ def _against(baseline, row, scores):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

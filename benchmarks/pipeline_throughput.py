@@ -27,6 +27,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from dove_keras.backends import use_default_xla_flags
+
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_PAIRS = pathlib.Path(os.environ.get("DOVE_SHARED_DATA", SHARED_DATA)) / "real_pairs"
 
@@ -140,4 +142,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

@@ -26,6 +26,8 @@ import time
 from model_benchmark import model_parser
 from model_benchmark import run_per_backend
 
+from dove_keras.backends import use_default_xla_flags
+
 VARIANTS = ("direct", "factorised", "score")
 
 
@@ -168,4 +170,5 @@ def main():
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     main()

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from dove_keras.backends import use_default_xla_flags
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -94,4 +96,5 @@ def _draw(searcher, results, text, args):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     raise SystemExit(main())

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 SCENE_SIZE = 1024
 DISTINCT = 16
 
@@ -93,4 +95,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

@@ -27,6 +27,8 @@ import argparse
 import os
 import time
 
+from dove_keras.backends import use_default_xla_flags
+
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
@@ -121,4 +123,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     raise SystemExit(main())

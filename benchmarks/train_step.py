@@ -15,6 +15,8 @@ import time
 from model_benchmark import model_parser
 from model_benchmark import run_per_backend
 
+from dove_keras.backends import use_default_xla_flags
+
 
 def measure(args):
     """Runs in the child process: times `train_on_batch` on one fixed batch."""
@@ -83,4 +85,5 @@ def main():
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     main()

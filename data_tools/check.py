@@ -23,11 +23,11 @@ from data_tools import options
 from dove_keras import errors
 from dove_keras.data import readers
 from dove_keras.data import shards
-from dove_keras.data.captions import normalize_caption
 from dove_keras.data.images import ImageError
 from dove_keras.data.images import load_image
 from dove_keras.data.prepare import PLAN
 from dove_keras.data.prepare import source_stat
+from dove_keras.preprocessing.captions import normalize_caption
 
 
 def _caption_problems(records, where, captions_per_image):

@@ -2,6 +2,7 @@
 
 import sys
 
+from dove_keras.backends import use_default_xla_flags
 from dove_keras.subcommands import run_command
 
 # name -> (module, one-line help). Each module defines
@@ -26,6 +27,7 @@ DESCRIPTION = (
 
 def main(argv=None):
     """Runs `dove-data`; returns the exit code (see `dove_keras.errors`)."""
+    use_default_xla_flags()
     return run_command("dove-data", DESCRIPTION, COMMANDS, argv)
 
 

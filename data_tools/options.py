@@ -1,6 +1,6 @@
 """Option blocks shared by the `dove-data` subcommands."""
 
-from dove_keras.data.captions import CAPTIONS_PER_IMAGE
+from dove_keras.preprocessing.captions import CAPTIONS_PER_IMAGE
 
 SOURCE_FORMATS = ("precomp", "karpathy", "coco")
 

@@ -6,10 +6,10 @@ import numpy as np
 
 from data_tools import options
 from dove_keras.data import readers
-from dove_keras.data.captions import write_vocabulary
 from dove_keras.data.vocabulary import build_vocabulary
 from dove_keras.data.vocabulary import glove_matrix
 from dove_keras.data.vocabulary import training_captions
+from dove_keras.preprocessing.captions import write_vocabulary
 
 
 def add_arguments(parser):

@@ -2,6 +2,7 @@
 
 import sys
 
+from dove_keras.backends import use_default_xla_flags
 from dove_keras.subcommands import run_command
 
 # name -> (module, one-line help). Each module defines
@@ -24,6 +25,7 @@ COMMANDS = {
 
 def main(argv=None):
     """Runs `dove`; returns the exit code."""
+    use_default_xla_flags()
     return run_command("dove", "DOVE remote-sensing image-text retrieval (Keras 3).", COMMANDS, argv)
 
 

@@ -19,28 +19,34 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 TRACEBACK_VARIABLE = "DOVE_TRACEBACK"
 
 
-class UsageError(ValueError):
-    """The invocation cannot be used as given (exit code 2)."""
+class DoveError(Exception):
+    """The base of the errors dove_keras raises on purpose."""
 
 
-class DataProblem(ValueError):
+class UsageError(DoveError, ValueError):
+    """The invocation cannot be used as given (exit code 2).
+
+    Also a `ValueError`, like every error of the hierarchy, so callers that
+    catch `ValueError` keep working.
+    """
+
+
+class DataProblem(DoveError, ValueError):
     """A problem found in the data or the run (exit code 1)."""
 
 
 def exit_code(error):
     """The exit code of an exception raised by a command."""
-    from dove_keras.data.readers import DataFormatError
-
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    if isinstance(error, (DataProblem, DataFormatError)) or _is_tensorflow_runtime_error(error):
+    if isinstance(error, DataProblem) or _is_tensorflow_runtime_error(error):
         return EXIT_PROBLEM
     return EXIT_USAGE
 
 
 def is_reported(error):
     """Whether `error` is reported as a one-line message (else it is a bug: a traceback)."""
-    return isinstance(error, (ValueError, OSError, RuntimeError)) or _is_tensorflow_runtime_error(error)
+    return isinstance(error, (DoveError, ValueError, OSError, RuntimeError)) or _is_tensorflow_runtime_error(error)
 
 
 def message(error):

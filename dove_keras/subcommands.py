@@ -6,7 +6,9 @@ Each subcommand lives in a module defining `add_arguments(parser)` and
 """
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import sys
 
@@ -37,10 +39,11 @@ def build_parser(prog, description, commands, argv):
 def run_command(prog, description, commands, argv=None):
     """Parses `argv` and runs the chosen subcommand; returns its exit code.
 
-    A command's exception is printed as one `prog command: error: ...` line
-    and gives the exit code of `dove_keras.errors` (1 a problem in the data
-    or the run, 2 an unusable invocation, 130 interrupted). Argparse's own
-    errors exit with 2.
+    The library's log lines show while the command runs: information on
+    stdout, warnings on stderr as `warning: ...`. A command's exception is
+    printed as one `prog command: error: ...` line and gives the exit code of
+    `dove_keras.errors` (1 a problem in the data or the run, 2 an unusable
+    invocation, 130 interrupted). Argparse's own errors exit with 2.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(prog, description, commands, argv)
@@ -49,7 +52,8 @@ def run_command(prog, description, commands, argv=None):
         parser.print_help()
         return errors.EXIT_USAGE
     try:
-        return importlib.import_module(args._module).run(args) or errors.EXIT_OK
+        with _library_messages_shown():
+            return importlib.import_module(args._module).run(args) or errors.EXIT_OK
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted; finished work is kept, run the same command "
               "to resume", file=sys.stderr)
@@ -59,3 +63,26 @@ def run_command(prog, description, commands, argv=None):
             raise
         print(f"{prog} {args.command}: error: {errors.message(error)}", file=sys.stderr)
         return errors.exit_code(error)
+
+
+class _CommandOutput(logging.Handler):
+    """Prints the library's information on stdout and its warnings on stderr."""
+
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            print(f"warning: {record.getMessage()}", file=sys.stderr)
+        else:
+            print(record.getMessage())
+
+
+@contextlib.contextmanager
+def _library_messages_shown():
+    logger = logging.getLogger("dove_keras")
+    handler, level = _CommandOutput(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from dove_keras.backends import use_default_xla_flags
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+use_default_xla_flags()  # as `dove` does where its process starts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(

@@ -13,7 +13,7 @@ from model_fixtures import VOCABULARY_SIZE
 from model_fixtures import small_model
 from PIL import Image
 
-from dove_keras.data.captions import normalize_caption
+from dove_keras.preprocessing.captions import normalize_caption
 
 WORDS = [f"w{i}" for i in range(VOCABULARY_SIZE - 2)]
 

@@ -7,7 +7,7 @@ from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 from dove_keras.backends import BACKENDS
-from dove_keras.training.compare import compare_backends
+from dove_keras.experiments.compare import compare_backends
 from dove_keras.training.factory import build_retriever
 from dove_keras.training.seeding import seed_everything
 

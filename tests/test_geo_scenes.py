@@ -224,7 +224,7 @@ def test_list_scenes_and_is_geotiff(tmp_path, mosaic):
 
 
 def test_stats_use_a_decimated_read():
-    from dove_keras.geo.stretch import stats_shape
+    from dove_keras.preprocessing.stretch import stats_shape
 
     assert stats_shape(16384, 4096) == (256, 1024)
     assert stats_shape(500, 300) == (300, 500)

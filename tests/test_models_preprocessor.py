@@ -7,13 +7,13 @@ import tensorflow as tf
 from keras import ops
 
 from dove_keras.data import readers
-from dove_keras.data.captions import load_vocabulary
-from dove_keras.data.captions import normalize_caption
-from dove_keras.data.captions import normalize_captions
 from dove_keras.data.vocabulary import build_vocabulary
 from dove_keras.models import DOVEImageConverter
 from dove_keras.models import DOVEPreprocessor
 from dove_keras.models import DOVETokenizer
+from dove_keras.preprocessing.captions import load_vocabulary
+from dove_keras.preprocessing.captions import normalize_caption
+from dove_keras.preprocessing.captions import normalize_captions
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])

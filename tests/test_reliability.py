@@ -218,7 +218,7 @@ def test_item07_prepare_counts_caption_words_for_the_long_caption_warning(tmp_pa
     assert long_caption_warning(manifest, "train", 6) is None
 
 
-def test_item07_long_queries_warn(tmp_path, capsys):
+def test_item07_long_queries_warn(tmp_path, caplog):
     from dove_keras.search import Searcher
 
     model, _, _ = saved_small_model(length=12)
@@ -226,7 +226,7 @@ def test_item07_long_queries_warn(tmp_path, capsys):
     write_image_folder(tmp_path / "pictures", count=2)
     build_index(encoder, ImageFolder(tmp_path / "pictures"), tmp_path / "index", batch_size=4, progress=False)
     Searcher(ImageIndex(tmp_path / "index"), encoder).search(" ".join(["w3"] * 20), k=1)
-    assert "the query has 20 words; the model reads the first 12" in capsys.readouterr().err
+    assert "the query has 20 words; the model reads the first 12" in caplog.text
 
 
 # 8. Tracebacks: damaged backups.
@@ -250,13 +250,13 @@ def _backed_up_model(tmp_path):
     return model
 
 
-def test_item08_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, capsys):
+def test_item08_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, caplog):
     model = _backed_up_model(tmp_path)
     newest = tmp_path / "backup" / "epoch00001-batch0000003"
     weights = newest / "model.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated
     assert ResumableBackup.position(tmp_path / "backup") == (1, 0)
-    assert "skipping a damaged backup" in capsys.readouterr().err
+    assert "skipping a damaged backup" in caplog.text
     assert ResumableBackup.restore(model, tmp_path / "backup") == (1, 0)
     (tmp_path / "backup" / "epoch00001-batch0000000" / "state.json").write_text('{"epoch": 1')
     with pytest.raises(BackupError, match=r"no backup can be resumed from \(.*JSONDecodeError.*delete"):
@@ -380,12 +380,13 @@ def test_item13_sixteen_bit_data_is_refused_at_the_export_with_the_stretch_named
     png8 = encode(picture(5, 16, 16), "PNG")
     for png16 in (grey16, colour16):
         with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=r"(?s)16-bit PNGs.*dove_keras.geo.stretch.*encode_image_pixels.*\[1\]"):
+                           match=r"(?s)16-bit PNGs.*dove_keras.preprocessing.stretch.*encode_image_pixels.*\[1\]"):
             dove_export.encode_image(tf.constant([png8, png16]))
     pixels = np.full((3, 20, 20, 3), 128.0, np.float32)
     pixels[1, 0, 0, 0], pixels[2, 5, 5, 1] = 4000.0, np.nan
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"(?s)pixel values must be finite and in \[0, 255\].*dove_keras.geo.stretch.*\[1 2\]"):
+                       match=r"(?s)pixel values must be finite and in \[0, 255\]"
+                             r".*dove_keras.preprocessing.stretch.*\[1 2\]"):
         dove_export.encode_image_pixels(tf.constant(pixels))
     rounded = np.full((1, 20, 20, 3), 255.3, np.float32)  # a resize's rounding is accepted
     assert dove_export.encode_image_pixels(tf.constant(rounded))["fused"].shape == (1, 16)
@@ -417,5 +418,5 @@ def test_item13_sixteen_bit_colour_png_and_tiff_are_refused_alike(tmp_path):
                        photometric="RGB", transform=rasterio.Affine(1, 0, 0, 0, -1, 6)) as tiff:
         tiff.write(values.transpose(2, 0, 1))
     for name in ("colour.png", "colour.tif"):
-        with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.geo.stretch"):
+        with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.preprocessing.stretch"):
             load_image(tmp_path / name)

@@ -16,11 +16,11 @@ import pytest
 from model_fixtures import small_model
 
 from dove_keras import cli
-from dove_keras.data.captions import normalize_caption
 from dove_keras.data.images import load_image
 from dove_keras.models import DOVEImageConverter
 from dove_keras.models import DOVEPreprocessor
 from dove_keras.models import DOVETokenizer
+from dove_keras.preprocessing.captions import normalize_caption
 from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
 from dove_keras.search import Searcher

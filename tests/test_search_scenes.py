@@ -111,10 +111,10 @@ def test_query_writes_georeferenced_hits(scenes, tmp_path, capsys):
 def test_a_caption_of_a_planted_scene_finds_its_tile(scenes, tmp_path):
     from model_fixtures import small_model
 
-    from dove_keras.data.captions import normalize_caption
     from dove_keras.models import DOVEImageConverter
     from dove_keras.models import DOVEPreprocessor
     from dove_keras.models import DOVETokenizer
+    from dove_keras.preprocessing.captions import normalize_caption
     from dove_keras.search.pixels import model_pixels
 
     mosaic = write_mosaic(str(tmp_path / "planted.tif"), grid=(4, 3), scene_size=SIDE, seed=5)

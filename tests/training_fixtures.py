@@ -8,10 +8,10 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
-from dove_keras.data.captions import write_vocabulary
 from dove_keras.data.prepare import prepare
 from dove_keras.data.vocabulary import build_vocabulary
 from dove_keras.models import triplet_loss
+from dove_keras.preprocessing.captions import write_vocabulary
 from dove_keras.training import config_from_dict
 from dove_keras.training.factory import build_preprocessor
 

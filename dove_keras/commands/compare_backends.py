@@ -40,7 +40,7 @@ DEFAULTS = {
 def add_arguments(parser):
     """Adds the `dove compare-backends` options."""
     from dove_keras.backends import BACKENDS
-    from dove_keras.training.compare import PARITY_TOLERANCE
+    from dove_keras.experiments.compare import PARITY_TOLERANCE
 
     parser.description = DESCRIPTION
     add_synthetic_arguments(parser, DEFAULTS)
@@ -79,8 +79,8 @@ def add_arguments(parser):
 
 def run(args):
     """Runs `dove compare-backends`; 0, or 1 when the parity check fails."""
-    from dove_keras.training.compare import compare_backends
-    from dove_keras.training.compare import parity_report
+    from dove_keras.experiments.compare import compare_backends
+    from dove_keras.experiments.compare import parity_report
 
     start = time.perf_counter()
     check_synthetic_arguments(args, counts=("steps",))
@@ -101,8 +101,8 @@ def _config(args):
         from dove_keras.training.config import load_config
 
         return load_config(args.config, overrides={"output_dir": args.output_dir})
-    from dove_keras.training.synthetic_experiment import prepare_synthetic_data
-    from dove_keras.training.synthetic_experiment import synthetic_config
+    from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
+    from dove_keras.experiments.synthetic_experiment import synthetic_config
 
     data = prepare_synthetic_data(args.output_dir, args.num_images, args.scene_size, args.seed, (0.8, 0.1, 0.1))
     return synthetic_config(

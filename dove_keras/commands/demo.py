@@ -76,7 +76,7 @@ def run(args):
     # Idle OpenMP threads (torch on CPU) spin by default; on a shared CPU that
     # made training 6x slower here. Read only before torch is first imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from dove_keras.training.synthetic_experiment import prepare_synthetic_data
+    from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
 
     data = prepare_synthetic_data(args.output_dir, args.num_images, args.scene_size, args.seed, args.split_fractions)
     config = demo_config(args, data)
@@ -92,7 +92,7 @@ def run(args):
 
     import keras
 
-    from dove_keras.training.demo_report import demo_summary
+    from dove_keras.experiments.demo_report import demo_summary
     from dove_keras.training.runner import run_training
 
     print(
@@ -118,7 +118,7 @@ def run(args):
 
 def demo_config(args, data):
     """The `ExperimentConfig` of a demo run on `prepare_synthetic_data` output."""
-    from dove_keras.training.synthetic_experiment import synthetic_config
+    from dove_keras.experiments.synthetic_experiment import synthetic_config
 
     name = "dove" + ("" if args.use_roam else "_no-roam") + ("" if args.use_dtga else "_no-dtga")
     return synthetic_config(

@@ -3,8 +3,8 @@
 import os
 
 from dove_keras.errors import UsageError
-from dove_keras.models.image_encoder import STRIDE
-from dove_keras.models.image_encoder import check_image_size
+from dove_keras.preprocessing.images import STRIDE
+from dove_keras.preprocessing.images import check_image_size
 from dove_keras.training.config import ConfigError
 from dove_keras.training.config import load_config
 

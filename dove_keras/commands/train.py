@@ -30,7 +30,7 @@ def add_arguments(parser):
         "--distribution", choices=DISTRIBUTIONS, default=None,
         help="override the config's distribution: none, data_parallel (every local GPU; "
         "JAX DataParallel or TF MirroredStrategy; training.batch_size is the global batch) "
-        "or multi_worker (several hosts, see README)",
+        "or multi_worker (several hosts, see docs/backends.md)",
     )
     parser.add_argument(
         "--overwrite", action="store_true",

@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from dove_keras.models.dove_image_converter import resize_images
+from dove_keras.preprocessing.images import resize_images
 
 
 def train_resize_size(image_size):

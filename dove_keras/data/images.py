@@ -5,7 +5,7 @@ Pixel depth, the same for PNG and TIFF:
 - 8-bit images load as they are (alpha dropped, grey and palette expanded
   to RGB).
 - Single-band images of more than 8 bits (16-bit or 32-bit integers, floats)
-  get the per-image percentile stretch of `dove_keras.geo.stretch` (the 2nd
+  get the per-image percentile stretch of `dove_keras.preprocessing.stretch` (the 2nd
   and 98th percentiles of the finite pixels map to 0 and 255), the stretch
   `dove search index --scenes` applies per scene.
 - Colour (or grey + alpha) images of 16-bit samples are refused: Pillow
@@ -19,8 +19,9 @@ import os
 import numpy as np
 from PIL import Image
 
-from dove_keras.geo.stretch import apply_stretch
-from dove_keras.geo.stretch import band_limits
+from dove_keras.errors import DataProblem
+from dove_keras.preprocessing.stretch import apply_stretch
+from dove_keras.preprocessing.stretch import band_limits
 from dove_keras.utils.files import list_files
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -31,12 +32,12 @@ _STRETCHED = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 WIDE_COLOUR = (
     "16-bit colour image (or grey + alpha): Pillow decodes only the high byte of each "
     "sample, so it is refused rather than darkened; stretch it to 8-bit RGB first (e.g. "
-    "band_limits and apply_stretch of dove_keras.geo.stretch), or index a GeoTIFF with "
+    "band_limits and apply_stretch of dove_keras.preprocessing.stretch), or index a GeoTIFF with "
     "`dove search index --scenes`, which stretches each scene"
 )
 
 
-class ImageError(ValueError):
+class ImageError(DataProblem):
     """An image file is missing, unreadable or not convertible to 8-bit RGB."""
 
 
@@ -77,7 +78,7 @@ def load_image(path):
 
 
 def stretch_grey(values):
-    """One band of any numeric type -> uint8 RGB by the percentile stretch of `dove_keras.geo.stretch`.
+    """One band of any numeric type -> uint8 RGB by the percentile stretch of `dove_keras.preprocessing.stretch`.
 
     Args:
         values: `(height, width)` array; non-finite values count as no data

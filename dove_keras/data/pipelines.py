@@ -23,7 +23,7 @@ from dove_keras.data import shards
 from dove_keras.data.augmentation import augment_image
 from dove_keras.data.augmentation import resize_to_uint8
 from dove_keras.data.augmentation import train_resize_size
-from dove_keras.data.captions import normalize_captions
+from dove_keras.preprocessing.captions import normalize_captions
 
 
 def _records(dataset, manifest, captions_per_image=None):

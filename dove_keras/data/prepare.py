@@ -20,9 +20,9 @@ from tqdm import tqdm
 
 from dove_keras.data import readers
 from dove_keras.data import shards
-from dove_keras.data.captions import normalize_caption
 from dove_keras.data.images import encode_png
 from dove_keras.data.images import load_image
+from dove_keras.preprocessing.captions import normalize_caption
 from dove_keras.utils.files import atomic_write_text
 from dove_keras.utils.files import sha256_file
 

@@ -27,7 +27,8 @@ import json
 import os
 import re
 
-from dove_keras.data.captions import CAPTIONS_PER_IMAGE
+from dove_keras.errors import DataProblem
+from dove_keras.preprocessing.captions import CAPTIONS_PER_IMAGE
 
 SPLITS = ("train", "val", "test")
 
@@ -44,7 +45,7 @@ Fields:
 """
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataProblem):
     """A caption source does not have the structure its format requires."""
 
 

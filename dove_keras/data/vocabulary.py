@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from dove_keras.data import readers
 from dove_keras.data import shards
-from dove_keras.data.captions import normalize_caption
+from dove_keras.preprocessing.captions import normalize_caption
 
 
 def training_captions(source, split="train", source_format=None, use_verify=True):

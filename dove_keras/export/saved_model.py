@@ -24,7 +24,7 @@ and send the pixels to `encode_image_pixels`. The graph applies no stretch to
 16-bit data: `encode_image` refuses 16-bit PNGs and `encode_image_pixels`
 refuses values outside [0, 255] (or not finite), each with an
 `InvalidArgumentError` naming the batch indices. Stretch 16-bit data to 8 bits
-first, e.g. with the per-band percentile stretch of `dove_keras.geo.stretch`
+first, e.g. with the per-band percentile stretch of `dove_keras.preprocessing.stretch`
 (`band_limits`, `apply_stretch`), which `dove_keras.data.images.load_image`
 (single-band images) and `dove search index --scenes` apply.
 

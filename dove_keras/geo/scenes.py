@@ -8,7 +8,7 @@ would keep most of a scene's decoded blocks), so peak memory depends on the
 tile size, not on the scene size.
 
 Pixels: uint8 bands pass through unchanged; any other type (16-bit, 32-bit,
-float) gets the per-scene, per-band percentile stretch of `dove_keras.geo.stretch`
+float) gets the per-scene, per-band percentile stretch of `dove_keras.preprocessing.stretch`
 (default 2nd-98th percentile, nodata excluded), clipped to 0..255.
 
 Bands: `bands` picks three 1-based band indexes as (R, G, B), e.g. (4, 3, 2)
@@ -32,19 +32,20 @@ import warnings
 
 import numpy as np
 
-from dove_keras.geo import stretch
+from dove_keras.errors import UsageError
 from dove_keras.geo.optional import require
 from dove_keras.geo.tiles import SceneTile
 from dove_keras.geo.tiles import footprint
 from dove_keras.geo.tiles import tile_key
 from dove_keras.geo.tiles import tile_windows
+from dove_keras.preprocessing import stretch
 
 NOT_GEOREFERENCED = "not georeferenced: footprints are pixel coordinates"
 NO_CRS = "no CRS: footprints are in the geotransform's coordinates, in an unknown CRS"
 GDAL_CACHE_MB = 64
 
 
-class SceneError(ValueError):
+class SceneError(UsageError):
     """A scene file is unreadable, or the tiling or band options do not fit it."""
 
 

@@ -1,6 +1,7 @@
 """Encodes an evaluation split with a DOVE model and computes its recalls."""
 
 import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -9,6 +10,8 @@ from tqdm.auto import tqdm
 
 from dove_keras.data.pipelines import without_autotuning
 from dove_keras.metrics.retrieval import retrieval_recalls
+
+logger = logging.getLogger(__name__)
 
 MODES = ("roam", "global")
 
@@ -146,7 +149,7 @@ def evaluate_model(
     timings["total"] = time.perf_counter() - start
     result = EvaluationResult(metrics, timings, np.asarray(similarity, dtype=np.float32))
     if verbose:
-        print(f"[evaluate {mode}] {result.summary()}")
+        logger.info("[evaluate %s] %s", mode, result.summary())
     return result
 
 

@@ -4,9 +4,11 @@ import keras
 import keras_hub
 import tensorflow as tf
 
-from dove_keras.models.image_backbones import image_normalization
-from dove_keras.models.image_encoder import check_image_size
 from dove_keras.models.tf_preprocessing import tf_preprocessing
+from dove_keras.preprocessing.images import check_image_size
+from dove_keras.preprocessing.images import imagenet_normalization
+from dove_keras.preprocessing.images import normalize_pixels
+from dove_keras.preprocessing.images import resize_images
 
 _JPEG = b"\xff\xd8\xff"
 # Leading bytes of the formats `tf.io.decode_image` reads.
@@ -14,7 +16,7 @@ ENCODED_SIGNATURES = (b"\x89PNG\r\n\x1a\n", _JPEG, b"GIF87a", b"GIF89a", b"BM")
 _PNG_BIT_DEPTH = 24  # offset of the bit depth byte in a PNG (in its IHDR chunk)
 STRETCH_ADVICE = (
     "stretch 16-bit data to 8 bits first, e.g. with the per-band percentile stretch of "
-    "dove_keras.geo.stretch (band_limits, apply_stretch), which `dove search index --scenes` "
+    "dove_keras.preprocessing.stretch (band_limits, apply_stretch), which `dove search index --scenes` "
     "and dove_keras.data.images.load_image (single-band images) apply"
 )
 
@@ -47,7 +49,7 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
         if image_size[0] != image_size[1]:
             raise ValueError(f"DOVE images are square, got image_size {tuple(image_size)}.")
         self.check_side(int(image_size[0]))
-        default_scale, default_offset = image_normalization(None)
+        default_scale, default_offset = imagenet_normalization()
         kwargs.setdefault("interpolation", "bilinear")
         kwargs.setdefault("antialias", True)
         kwargs.setdefault("crop_to_aspect_ratio", False)
@@ -90,12 +92,7 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
 
     def normalize(self, pixels):
         """`pixels * scale + offset` for float32 pixels in [0, 255]."""
-        return pixels * tf.constant(self.scale, tf.float32) + tf.constant(self.offset, tf.float32)
-
-
-def resize_images(pixels, image_size, method="bilinear"):
-    """Antialiased resize of float pixels to `image_size` (no crop), bilinear by default."""
-    return tf.image.resize(pixels, image_size, method=method, antialias=True)
+        return normalize_pixels(pixels, self.scale, self.offset)
 
 
 TAIL = 512  # bytes searched for the end-of-image marker (files may carry trailing padding)

@@ -4,11 +4,11 @@ import keras
 import keras_hub
 import tensorflow as tf
 
-from dove_keras.data.captions import PAD_ID
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_image_converter import DOVEImageConverter
 from dove_keras.models.dove_tokenizer import DOVETokenizer
 from dove_keras.models.tf_preprocessing import tf_preprocessing
+from dove_keras.preprocessing.captions import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")

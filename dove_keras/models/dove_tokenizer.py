@@ -7,12 +7,12 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from dove_keras.data.captions import OOV_ID
-from dove_keras.data.captions import PAD_ID
-from dove_keras.data.captions import check_vocabulary
-from dove_keras.data.captions import load_vocabulary
-from dove_keras.data.captions import normalize_captions
-from dove_keras.data.captions import write_vocabulary
+from dove_keras.preprocessing.captions import OOV_ID
+from dove_keras.preprocessing.captions import PAD_ID
+from dove_keras.preprocessing.captions import check_vocabulary
+from dove_keras.preprocessing.captions import load_vocabulary
+from dove_keras.preprocessing.captions import normalize_captions
+from dove_keras.preprocessing.captions import write_vocabulary
 
 VOCABULARY_FILE = "vocabulary.txt"
 PAD_TOKEN = "<pad>"
@@ -23,7 +23,7 @@ OOV_TOKEN = "<oov>"
 class DOVETokenizer(keras_hub.tokenizers.Tokenizer):
     """Splits normalised captions on spaces and maps words to ids (tensorflow-text).
 
-    Normalisation follows `dove_keras.data.captions` (lower-case, keep
+    Normalisation follows `dove_keras.preprocessing.captions` (lower-case, keep
     `[a-z0-9]`). Id 0 is padding, 1 out-of-vocabulary, 2.. the vocabulary
     words in order. The vocabulary is saved as an asset
     (`assets/tokenizer/vocabulary.txt` in a preset, inside `.keras` files),

@@ -14,8 +14,9 @@ import socket
 
 import keras_hub
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from dove_keras.errors import UsageError
+from dove_keras.preprocessing.images import imagenet_normalization
+
 IMAGENET_PRESET = "resnet_50_imagenet"
 IMAGE_CONVERTER_FILE = "image_converter.json"
 HUB_TIMEOUT_S = 20
@@ -49,7 +50,7 @@ IMAGE_BACKBONES = {
 }
 
 
-class ImageBackboneError(ValueError):
+class ImageBackboneError(UsageError):
     """An image backbone that cannot be built here (unknown, or a hub preset offline)."""
 
 
@@ -102,9 +103,7 @@ def image_normalization(spec):
             config = json.load(f).get("config", {})
         if config.get("scale") is not None and config.get("offset") is not None:
             return _per_channel(config["scale"]), _per_channel(config["offset"])
-    scale = [1.0 / (255.0 * s) for s in IMAGENET_STD]
-    offset = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
-    return scale, offset
+    return imagenet_normalization()
 
 
 def _per_channel(value):

@@ -10,15 +10,9 @@ from dove_keras.layers import MultiscaleFusion
 from dove_keras.layers import RegionFeatures
 from dove_keras.models.batch_norm_folding import BatchNormFolding
 from dove_keras.models.image_backbones import build_image_backbone
+from dove_keras.preprocessing.images import STRIDE
 
 PYRAMID_LEVELS = ("P3", "P4", "P5")
-STRIDE = 32  # of the ResNet's last pyramid level, P5
-
-
-def check_image_size(image_size):
-    """Raises ValueError unless `image_size` is a positive multiple of the backbone's stride."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < STRIDE or image_size % STRIDE:
-        raise ValueError(f"image_size must be a positive multiple of {STRIDE}, got {image_size!r}.")
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")

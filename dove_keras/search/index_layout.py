@@ -18,6 +18,7 @@ import glob
 import json
 import os
 
+from dove_keras.errors import UsageError
 from dove_keras.utils.versions import check_format_version
 
 FORMAT_VERSION = 2
@@ -27,7 +28,7 @@ ITEM_COLUMNS = ("path", "source", "source_bytes", "source_modified", "height", "
 FAILED_COLUMNS = ("path", "source", "source_bytes", "source_modified", "error")
 
 
-class SearchIndexError(ValueError):
+class SearchIndexError(UsageError):
     """An index folder that cannot be used as asked (wrong model, incomplete...)."""
 
 

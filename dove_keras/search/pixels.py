@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from dove_keras.models.dove_image_converter import resize_images
+from dove_keras.preprocessing.images import resize_images
 
 
 def model_pixels(pictures, image_size):

@@ -9,13 +9,15 @@ guided by each candidate's regions, cosine with its V_MR).
 """
 
 import json
-import sys
+import logging
 
 import numpy as np
 import pandas as pd
 
-from dove_keras.data.captions import normalize_caption
+from dove_keras.preprocessing.captions import normalize_caption
 from dove_keras.search import nearest
+
+logger = logging.getLogger(__name__)
 
 
 class Searcher:
@@ -41,10 +43,9 @@ class Searcher:
         if len(index) == 0:
             raise ValueError(f"{index.path}: the index holds no image")
         if encoder.lambda_global <= 0:
-            print(
-                "warning: the model was trained with lambda_global = 0: its global "
-                "embeddings (stage 1) are not trained to match, expect poor candidates",
-                file=sys.stderr,
+            logger.warning(
+                "the model was trained with lambda_global = 0: its global "
+                "embeddings (stage 1) are not trained to match, expect poor candidates"
             )
         self.index = index
         self.encoder = encoder
@@ -76,9 +77,9 @@ class Searcher:
         if not words:
             raise ValueError(f"the query {text!r} is empty after normalisation (keeps [a-z0-9 ])")
         if len(words) > self.encoder.sequence_length:
-            print(
-                f"warning: the query has {len(words)} words; the model reads the first "
-                f"{self.encoder.sequence_length} (its caption length)", file=sys.stderr,
+            logger.warning(
+                "the query has %d words; the model reads the first %d (its caption length)",
+                len(words), self.encoder.sequence_length,
             )
         features = self.encoder.encode_texts([text])
         query = nearest.normalize_rows(features["global"])

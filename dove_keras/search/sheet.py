@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dove_keras.data.images import ImageError  # noqa: E402
-from dove_keras.plots import draw_picture  # noqa: E402
+from dove_keras.reports.pictures import draw_picture  # noqa: E402
 
 
 def result_pictures(results, index):

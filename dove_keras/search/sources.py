@@ -87,7 +87,7 @@ class SceneTiles:
         tile_size: tile side in pixels.
         stride: pixels between tile origins (default: `tile_size`).
         bands: 1-based band indexes shown as RGB (default (1, 2, 3), or grey).
-        percentiles: the stretch of non-8-bit scenes (see `dove_keras.geo.stretch`).
+        percentiles: the stretch of non-8-bit scenes (see `dove_keras.preprocessing.stretch`).
 
     Raises:
         ValueError: a path that is neither, no TIFF file, or options that do

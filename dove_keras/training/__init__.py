@@ -1,4 +1,4 @@
-"""Training: experiment configs, the model factory, the resumable runner and its reports."""
+"""Training: experiment configs, the model factory, the resumable runner, backups and evaluation of a run."""
 
 from dove_keras.training.backup import ResumableBackup
 from dove_keras.training.callbacks import HistoryLogger

@@ -1,22 +1,25 @@
 """Backups that let a killed run resume exactly, also from the middle of an epoch."""
 
 import json
+import logging
 import os
 import shutil
-import sys
 
 import h5py
 import keras
 import numpy as np
 
+from dove_keras.errors import UsageError
 from dove_keras.utils.files import atomic_write_json
+
+logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.weights.h5"
 KEPT_BACKUPS = 2  # the newest, and the one before it in case the newest is damaged
 
 
-class BackupError(ValueError):
+class BackupError(UsageError):
     """No backup of a run can be resumed from."""
 
 
@@ -174,7 +177,7 @@ def _usable_backups(backup_dir):
     if problems and not usable:
         raise BackupError(_no_backup_message(backup_dir, problems))
     for problem in problems:
-        print(f"warning: skipping a damaged backup ({problem})", file=sys.stderr)
+        logger.warning("skipping a damaged backup (%s)", problem)
     return usable
 
 

@@ -23,17 +23,18 @@ import typing
 import yaml
 
 from dove_keras.data import shards
+from dove_keras.errors import UsageError
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_backbone import check_backbone_arguments
 from dove_keras.models.dove_retriever import DOVERetriever
 from dove_keras.models.dove_retriever import check_loss_arguments
-from dove_keras.models.image_encoder import check_image_size
+from dove_keras.preprocessing.images import check_image_size
 
 DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """An experiment file that cannot be used as it is."""
 
 

@@ -22,8 +22,13 @@ The torch backend has no data-parallel support here.
 """
 
 import contextlib
+import logging
 
 import keras
+
+from dove_keras.errors import UsageError
+
+logger = logging.getLogger(__name__)
 
 MULTI_WORKER_HELP = (
     "JAX reads KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES and "
@@ -31,7 +36,7 @@ MULTI_WORKER_HELP = (
 )
 
 
-class DistributionError(ValueError):
+class DistributionError(UsageError):
     """A distribution that this backend or this batch size cannot run."""
 
 
@@ -83,7 +88,7 @@ def _jax_data_parallel(name, batch_size, progress):
     previous = keras.distribution.distribution()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     if progress:
-        print(f"Data-parallel training (JAX DataParallel) on {len(devices)} device(s): {', '.join(devices)}")
+        logger.info("Data-parallel training (JAX DataParallel) on %d device(s): %s", len(devices), ", ".join(devices))
     try:
         yield len(devices)
     finally:
@@ -103,8 +108,8 @@ def _tensorflow_strategy(name, batch_size, progress):
     _check_split(batch_size, count, name)
     if progress:
         kind = type(strategy).__name__
-        print(f"Data-parallel training (TensorFlow {kind}) on {count} replica(s): "
-              f"{', '.join(strategy.extended.worker_devices)}")
+        logger.info("Data-parallel training (TensorFlow %s) on %d replica(s): %s",
+                    kind, count, ", ".join(strategy.extended.worker_devices))
     with strategy.scope():
         yield count
 

@@ -16,9 +16,9 @@ Output folder (`config.output_dir`):
 
 import dataclasses
 import functools
+import logging
 import os
 import shutil
-import sys
 
 import keras
 import pandas as pd
@@ -27,8 +27,8 @@ from dove_keras.data.pipelines import make_train_dataset
 from dove_keras.data.prepare import long_caption_warning
 from dove_keras.data.shards import load_manifest
 from dove_keras.models.presets import save_preset
+from dove_keras.reports.curves import plot_training_curves
 from dove_keras.training import factory
-from dove_keras.training import reports
 from dove_keras.training.backup import ResumableBackup
 from dove_keras.training.callbacks import HistoryLogger
 from dove_keras.training.callbacks import RetrievalEvaluation
@@ -43,6 +43,8 @@ from dove_keras.training.seeding import epoch_seed
 from dove_keras.training.seeding import seed_everything
 from dove_keras.training.split_evaluation import eval_datasets
 from dove_keras.training.split_evaluation import evaluate_split
+
+logger = logging.getLogger(__name__)
 
 PRESET_DIR = "preset"
 
@@ -113,7 +115,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     data = config.data
     warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
     if verbose and warning:
-        print(f"warning: {warning}", file=sys.stderr)
+        logger.warning("%s", warning)
     epochs = config.training.epochs
     # Resuming mid-epoch: first the rest of that epoch, then the full ones.
     stages = [(epoch, epoch + 1, done)] if done else []
@@ -123,7 +125,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     factory.compile_for_training(model, config, steps)
     ResumableBackup.restore(model, backup_dir)
     if verbose and (epoch or done):
-        print(f"Resuming from the backup in {backup_dir}: epoch {epoch + 1}, {done} batch(es) done.")
+        logger.info("Resuming from the backup in %s: epoch %d, %d batch(es) done.", backup_dir, epoch + 1, done)
     history = HistoryLogger(os.path.join(output_dir, "history.csv"), keep_before_epoch=epoch)
     best_so_far = history.frame().get("val_mR", pd.Series(dtype=float)).max()
     val_images, val_captions = eval_datasets(config, config.data.val_split)
@@ -157,7 +159,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     model.save(os.path.join(output_dir, "model.keras"))
     save_preset(model, os.path.join(output_dir, PRESET_DIR))
     frame = history.frame()
-    reports.plot_training_curves(frame, os.path.join(output_dir, "curves.png"))
+    plot_training_curves(frame, os.path.join(output_dir, "curves.png"))
     test = None
     if evaluate_test:
         test = evaluate_split(config, model, config.data.test_split, verbose=verbose)

@@ -1,5 +1,6 @@
 """Evaluating a model on one split of a run, with its result files."""
 
+import logging
 import os
 
 import tensorflow as tf
@@ -7,7 +8,14 @@ import tensorflow as tf
 from dove_keras.data import shards
 from dove_keras.data.pipelines import make_eval_datasets
 from dove_keras.metrics.evaluation import evaluate_model
-from dove_keras.training import reports
+from dove_keras.reports.sheets import example_heat_maps
+from dove_keras.reports.sheets import example_indices
+from dove_keras.reports.sheets import retrieval_example_sheet
+from dove_keras.reports.tables import markdown_table
+from dove_keras.reports.tables import results_frame
+from dove_keras.reports.tables import write_results
+
+logger = logging.getLogger(__name__)
 
 
 def eval_datasets(config, split):
@@ -41,35 +49,39 @@ def evaluate_split(config, model, split, mode=None, verbose=1):
         "encode_s": round(result.timings["encode_images"] + result.timings["encode_captions"], 2),
         "score_s": round(result.timings["score"], 2),
     }
-    frame = reports.results_frame([row])
+    frame = results_frame([row])
     stem = os.path.join(config.output_dir, f"results_{split}_{mode}")
-    csv_path, md_path = reports.write_results(frame, stem)
-    shown = reports.example_indices(result.similarity)
+    csv_path, md_path = write_results(frame, stem)
+    shown = example_indices(result.similarity)
     pictures, texts = read_split_examples(config.data.prepared_dir, split, shown)
     sheet = os.path.join(config.output_dir, f"examples_{split}.png")
-    reports.retrieval_example_sheet(
+    retrieval_example_sheet(
         result.similarity, pictures, texts, sheet,
         captions_per_image=config.evaluation.captions_per_image,
-        heat_maps=reports.example_heat_maps(model, result.similarity, pictures, texts),
+        heat_maps=example_heat_maps(model, result.similarity, pictures, texts),
     )
     if verbose:
-        print(reports.markdown_table(frame))
-        print(f"wrote {csv_path}, {md_path}, {sheet}")
+        logger.info("%s", markdown_table(frame))
+        logger.info("wrote %s, %s, %s", csv_path, md_path, sheet)
     return result
 
 
 def read_split_examples(prepared_dir, split, image_indices):
     """Raw images (only `image_indices`) and every caption of a prepared split.
 
+    Each record's captions are parsed; its image only when it is shown.
+
     Returns:
         `({index: uint8 (H, W, 3)}, [caption strings in protocol order])`.
     """
     paths, _ = shards.split_shards(prepared_dir, split)
     wanted = set(int(i) for i in image_indices)
+    captions_only = {"captions": shards.FEATURES["captions"]}
+    with_image = {**captions_only, "image": shards.FEATURES["image"]}
     pictures, captions = {}, []
     for index, serialized in enumerate(tf.data.TFRecordDataset(paths)):
-        record = shards.parse_example(serialized)
-        captions.extend(c.decode("utf-8") for c in record["captions"].numpy())
+        record = tf.io.parse_single_example(serialized, with_image if index in wanted else captions_only)
+        captions.extend(c.decode("utf-8") for c in record["captions"].values.numpy())
         if index in wanted:
             pictures[index] = tf.io.decode_png(record["image"], channels=3).numpy()
     return pictures, captions

@@ -8,8 +8,8 @@ from the object list, so a caption never mentions what is not in the image.
 
 import re
 
-from dove_keras.data.captions import CAPTIONS_PER_IMAGE
 from dove_keras.datasets.synthetic import lexicon
+from dove_keras.preprocessing.captions import CAPTIONS_PER_IMAGE
 
 WATER_TYPES = ("river", "lake", "sea")
 _MAX_TRIES = 200

@@ -7,10 +7,13 @@ Data folder (cached, reused by later runs with the same generation options):
         vocab.txt    the training vocabulary
 """
 
+import logging
 import os
 import time
 
 from dove_keras.training.config import config_from_dict
+
+logger = logging.getLogger(__name__)
 
 DATA_FOLDER = "synthetic-{num_images}x{scene_size}px-seed{seed}"
 
@@ -30,11 +33,11 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
         A dict: the paths `root`, `scenes` (the precomp folder), `prepared` and
         `vocabulary`, and the count `train_captions`.
     """
-    from dove_keras.data.captions import write_vocabulary
     from dove_keras.data.prepare import prepare
     from dove_keras.data.vocabulary import build_vocabulary
     from dove_keras.data.vocabulary import training_captions
     from dove_keras.datasets.synthetic import generate_dataset
+    from dove_keras.preprocessing.captions import write_vocabulary
 
     root = os.path.join(output_dir, "data", DATA_FOLDER.format(num_images=num_images, scene_size=scene_size, seed=seed))
     paths = {
@@ -56,7 +59,8 @@ def prepare_synthetic_data(output_dir, num_images, scene_size, seed, split_fract
     paths["train_captions"] = len(captions)
     if progress:
         sizes = ", ".join(f"{split} {entry['images']}" for split, entry in manifest["splits"].items())
-        print(f"Data ready in {time.perf_counter() - tick:.0f} s: {root} ({sizes} images, {len(words)} words)")
+        logger.info("Data ready in %.0f s: %s (%s images, %d words)",
+                    time.perf_counter() - tick, root, sizes, len(words))
     return paths
 
 

@@ -5,10 +5,11 @@ import os
 import numpy as np
 import pandas as pd
 
-from dove_keras.data.captions import CAPTIONS_PER_IMAGE
 from dove_keras.data.readers import read_captions
 from dove_keras.metrics.chance import chance_recalls
-from dove_keras.training import reports
+from dove_keras.preprocessing.captions import CAPTIONS_PER_IMAGE
+from dove_keras.reports.sheets import example_queries
+from dove_keras.reports.tables import markdown_table
 
 EXAMPLES_TOP_K = 3
 
@@ -33,7 +34,7 @@ def demo_summary(result, data, seconds):
     lines = [
         f"## DOVE demo: test split, {num_images} images x {similarity.shape[1]} captions",
         "",
-        reports.markdown_table(recall_table(metrics, chance)),
+        markdown_table(recall_table(metrics, chance)),
         f"mR {metrics['mR']:.2f} = {metrics['mR'] / chance['mR']:.1f} x chance "
         f"({chance['mR']:.2f}); model selected at epoch {best_epoch} (best validation mR).",
         "",
@@ -42,7 +43,7 @@ def demo_summary(result, data, seconds):
     images = os.path.join(data["scenes"], "images")
     filenames = [os.path.join(images, record.filename) for record in records]
     captions = [caption for record in records for caption in record.captions]
-    caption_queries, image_queries = reports.example_queries(similarity)
+    caption_queries, image_queries = example_queries(similarity)
     lines += example_lines(similarity, filenames, captions, caption_queries[0], image_queries[-1])
     lines += [
         "",

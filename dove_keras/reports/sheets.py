@@ -1,4 +1,4 @@
-"""Run outputs: results tables (CSV, markdown), training curves, retrieval examples."""
+"""Retrieval example sheets: caption and image queries with their top results and heat maps."""
 
 import textwrap
 
@@ -7,73 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from dove_keras.plots import draw_picture  # noqa: E402
-
-RECALL_COLUMNS = ["i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "mR"]
-
-
-def results_frame(rows):
-    """A DataFrame of evaluation rows (dicts), recalls rounded to 2 decimals."""
-    frame = pd.DataFrame(list(rows))
-    recalls = [c for c in RECALL_COLUMNS if c in frame]
-    frame[recalls] = frame[recalls].astype(float).round(2)
-    return frame
-
-
-def markdown_table(frame):
-    """`frame` as a GitHub markdown table (no extra dependency)."""
-
-    def cell(value):
-        if isinstance(value, float):
-            return f"{value:.2f}"
-        return str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
-    lines.append("|" + "|".join("---:" if frame[c].dtype.kind in "if" else "---" for c in frame.columns) + "|")
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_results(frame, path_stem):
-    """Writes `{path_stem}.csv` and `{path_stem}.md`; returns both paths."""
-    csv_path, md_path = f"{path_stem}.csv", f"{path_stem}.md"
-    frame.to_csv(csv_path, index=False)
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write(markdown_table(frame))
-    return csv_path, md_path
-
-
-def plot_training_curves(history, path):
-    """Losses and validation recalls per epoch, from a `HistoryLogger` CSV or frame.
-
-    Args:
-        history: a DataFrame with an `epoch` column, or its CSV path.
-        path: the PNG to write.
-    """
-    if not isinstance(history, pd.DataFrame):
-        history = pd.read_csv(history)
-    epochs = history["epoch"] + 1
-    losses = [c for c in ("loss", "triplet_loss", "global_loss") if c in history]
-    recalls = [f"val_{c}" for c in RECALL_COLUMNS if f"val_{c}" in history]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for column in losses:
-        left.plot(epochs, history[column], marker=".", label=column)
-    left.set(title="training loss", xlabel="epoch")
-    for column in recalls:
-        valid = history[column].notna()
-        style = dict(linewidth=2.5, color="black") if column == "val_mR" else dict(linewidth=1)
-        right.plot(epochs[valid], history[column][valid], marker=".", label=column[4:], **style)
-    right.set(title="validation recall (%)", xlabel="epoch")
-    for axis in (left, right):
-        if axis.lines:
-            axis.legend(fontsize=8)
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+from dove_keras.reports.pictures import draw_picture  # noqa: E402
 
 
 def retrieval_example_sheet(

@@ -1,6 +1,6 @@
 """One backend's side of `dove compare-backends`, run in its own process.
 
-    KERAS_BACKEND=jax python -m dove_keras.training.compare_worker \
+    KERAS_BACKEND=jax python -m dove_keras.experiments.compare_worker \
         --config run/config.yaml --weights run/initial.weights.h5 --steps 10 --out run/jax.json
 
 `--init` builds the config's model (seeded) and saves its weights instead.
@@ -16,6 +16,8 @@ import json
 import resource
 import sys
 import time
+
+from dove_keras.backends import use_default_xla_flags
 
 
 def initial_weights(config, path):
@@ -97,7 +99,7 @@ def measure(config, weights, steps, eval_split):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dove_keras.training.compare_worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="dove_keras.experiments.compare_worker", description=__doc__)
     parser.add_argument("--config", required=True, help="the run's config.yaml")
     parser.add_argument("--weights", required=True, help="the shared initial .weights.h5")
     parser.add_argument("--init", action="store_true", help="build and save the initial weights")
@@ -119,4 +121,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    use_default_xla_flags()
     sys.exit(main())

@@ -16,12 +16,15 @@ Output folder:
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 import time
 
 from dove_keras.backends import BACKENDS
 from dove_keras.backends import run_backend
+
+logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
@@ -52,7 +55,7 @@ class Comparison:
 
 
 def _worker(backend, arguments):
-    run_backend(backend, [sys.executable, "-m", "dove_keras.training.compare_worker", *arguments])
+    run_backend(backend, [sys.executable, "-m", "dove_keras.experiments.compare_worker", *arguments])
 
 
 def compare_backends(config, steps=10, eval_split="val", backends=BACKENDS, tolerance=PARITY_TOLERANCE,
@@ -84,7 +87,7 @@ def compare_backends(config, steps=10, eval_split="val", backends=BACKENDS, tole
         start = time.perf_counter()
         _worker("tensorflow", ["--config", config_path, "--weights", weights, "--init"])
         if verbose:
-            print(f"initial weights: {weights} ({time.perf_counter() - start:.0f} s)")
+            logger.info("initial weights: %s (%.0f s)", weights, time.perf_counter() - start)
     elif not os.path.isfile(weights):
         raise ValueError(f"initial weights file not found: {weights}")
     rows = []
@@ -99,7 +102,7 @@ def compare_backends(config, steps=10, eval_split="val", backends=BACKENDS, tole
             rows.append(json.load(f))
         rows[-1]["process_s"] = time.perf_counter() - start
         if verbose:
-            print(f"{backend}: done in {rows[-1]['process_s']:.0f} s")
+            logger.info("%s: done in %.0f s", backend, rows[-1]["process_s"])
     return write_comparison(rows, out, config.training.batch_size, tolerance)
 
 
@@ -145,7 +148,7 @@ def write_comparison(rows, out, batch_size, tolerance=PARITY_TOLERANCE):
     Returns:
         A `Comparison`.
     """
-    from dove_keras.training import reports
+    from dove_keras.reports.tables import markdown_table
 
     frame, curves, parity = comparison_frames(rows, tolerance)
     paths = {
@@ -160,7 +163,7 @@ def write_comparison(rows, out, batch_size, tolerance=PARITY_TOLERANCE):
     shown["eval_loss_step0"] = shown["eval_loss_step0"].map(lambda v: f"{v:.6f}")
     shown["rel_diff"] = shown["rel_diff"].map(lambda v: f"{v:.1e}")
     with open(paths["markdown"], "w", encoding="utf-8") as f:
-        f.write(reports.markdown_table(shown))
+        f.write(markdown_table(shown))
         f.write(
             f"\nBatch {batch_size}, {len(curves)} training steps per backend. eval_loss_step0: the "
             f"loss of the first batch with training=False on the shared initial weights, before "

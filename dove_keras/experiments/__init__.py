@@ -1,0 +1,1 @@
+"""Experiments around training: the demo, the backend comparison."""

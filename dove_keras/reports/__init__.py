@@ -1,0 +1,1 @@
+"""Run outputs: results tables (CSV, markdown), training curves, retrieval example sheets."""
