@@ -232,3 +232,29 @@ def test_overwrite_replaces_a_preset(checkpoints, tmp_path, capsys):
     assert dove_data(["import-clip", checkpoints["gelu"]["folder"], "--output", str(preset), "--overwrite"]) == 0
     assert "CLIP ViT (width 32, 2 blocks, patch 8, image 32)" in capsys.readouterr().out
     assert load_preset(preset).backbone.vision_encoder.intermediate_activation == "gelu"
+
+
+def test_a_torchscript_archive_is_read_as_its_state_dict(tmp_path):
+    from dove_keras.models.clip.checkpoints import read_checkpoint
+
+    class Visual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.class_embedding = torch.nn.Parameter(torch.arange(4.0))
+
+        def forward(self, x):
+            return x + self.class_embedding
+
+    class OpenAIStyle(torch.nn.Module):  # OpenAI's original .pt files are TorchScript archives
+        def __init__(self):
+            super().__init__()
+            self.visual = Visual()
+            self.logit_scale = torch.nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x):
+            return self.visual(x) * self.logit_scale
+
+    torch.jit.save(torch.jit.script(OpenAIStyle()), str(tmp_path / "ViT-B-32.pt"))
+    tensors, config = read_checkpoint(tmp_path / "ViT-B-32.pt")
+    assert config is None and sorted(tensors) == ["logit_scale", "visual.class_embedding"]
+    np.testing.assert_array_equal(tensors["visual.class_embedding"], np.arange(4.0))
