@@ -163,7 +163,8 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     return TrainingResult(model, frame, test, output_dir)
 
 
-def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None):
+def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None, output_dir=None,
+                   name=None):
     """Evaluates a trained model on a split and writes the results and examples.
 
     Args:
@@ -174,14 +175,17 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=
         mode: "roam" or "global" (default: `evaluation.mode`).
         verbose: 0 silent, 1 progress and summary.
         precision: the dtype policy to evaluate under (default: the model's).
+        output_dir: the folder of the result files (default: `config.output_dir`).
+        name: the label of the results (default: `config.name`).
 
     Returns:
         The `EvaluationResult`.
     """
     seed_everything(config.seed, deterministic=False)
     model = load_trained(config, weights, precision)
-    os.makedirs(config.output_dir, exist_ok=True)
-    return evaluate_split(config, model, split or config.data.test_split, mode, verbose)
+    output_dir = output_dir or config.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    return evaluate_split(config, model, split or config.data.test_split, mode, verbose, output_dir, name)
 
 
 def train_stream(config, first_epoch, end_epoch, skip=0):

@@ -1,0 +1,87 @@
+"""Issue 23, the hostile-user probe: nothing lost, nothing silent, one clear line (CLI side)."""
+
+import shutil
+
+import keras
+import pytest
+from search_fixtures import saved_small_model
+from training_fixtures import make_prepared
+from training_fixtures import tiny_config
+
+from data_tools.cli import main as data_main
+from dove_keras import cli
+from dove_keras.training import save_config
+
+ONE_BACKEND = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="file routing is the same on every backend; evaluation itself is tested per backend",
+)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("probe")
+    make_prepared(str(root))
+    return str(root)
+
+
+def _finished_run(data_root, folder):
+    """A run folder with its config and result files (what evaluate could overwrite)."""
+    folder.mkdir()
+    config = folder / "config.yaml"
+    save_config(tiny_config(data_root, folder), config)
+    (folder / "preset").mkdir()
+    files = {"results_test_roam.csv": "run's own", "results_test_roam.md": "run's own",
+             "examples_test.png": "run's own"}
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return config, files
+
+
+# 1. Data loss: evaluating another model with a run's config.
+def test_item01_another_preset_never_overwrites_the_runs_results(data_root, tmp_path, capsys):
+    config, files = _finished_run(data_root, tmp_path / "run")
+    _, _, other = saved_small_model()
+    argv = ["evaluate", "--config", str(config), "--preset", str(other), "--quiet"]
+    assert cli.main(argv) == 2
+    assert "is not a model of the run" in capsys.readouterr().err
+    assert cli.main([*argv, "--output", str(tmp_path / "run")]) == 2
+    assert {name: (tmp_path / "run" / name).read_text() for name in files} == files
+
+
+@ONE_BACKEND
+def test_item01_another_presets_results_go_to_output(data_root, tmp_path):
+    config, files = _finished_run(data_root, tmp_path / "run")
+    _, _, other = saved_small_model()
+    argv = ["evaluate", "--config", str(config), "--preset", str(other), "--quiet", "--mode", "global"]
+    assert cli.main([*argv, "--output", str(tmp_path / "other")]) == 0
+    assert {name: (tmp_path / "run" / name).read_text() for name in files} == files
+    table = (tmp_path / "other" / "results_test_global.csv").read_text()
+    assert str(other) in table and (tmp_path / "other" / "examples_test.png").is_file()
+
+
+# 2. Data loss: `dove-data vocab --output` over an existing file or the source's own files.
+def test_item02_vocab_refuses_existing_outputs_and_the_sources_own_files(data_root, tmp_path, capsys):
+    prepared = f"{data_root}/prepared"
+    manifest = f"{prepared}/manifest.json"
+    before = open(manifest).read()
+    for extra in ([], ["--overwrite"]):
+        assert data_main(["vocab", prepared, "--output", manifest, *extra]) == 2
+        assert "is a file of the source" in capsys.readouterr().err
+    assert open(manifest).read() == before
+    existing = tmp_path / "vocab.txt"
+    existing.write_text("mine\n")
+    assert data_main(["vocab", prepared, "--output", str(existing)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert existing.read_text() == "mine\n"
+    assert data_main(["vocab", prepared, "--output", str(existing), "--overwrite"]) == 0
+    assert "square" in existing.read_text().split()
+
+
+def test_item02_check_names_a_damaged_manifest(data_root, tmp_path, capsys):
+    copy = tmp_path / "prepared"
+    shutil.copytree(f"{data_root}/prepared", copy)
+    (copy / "manifest.json").write_text("red\nsquare\n")
+    assert data_main(["check", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert f"{copy / 'manifest.json'}: damaged" in out
