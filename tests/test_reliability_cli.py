@@ -2,7 +2,9 @@
 
 import shutil
 
+import h5py
 import keras
+import numpy as np
 import pytest
 from search_fixtures import saved_small_model
 from training_fixtures import make_prepared
@@ -11,6 +13,7 @@ from training_fixtures import tiny_config
 from data_tools.cli import main as data_main
 from dove_keras import cli
 from dove_keras.training import save_config
+from dove_keras.training.backup import ResumableBackup
 
 ONE_BACKEND = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -85,3 +88,51 @@ def test_item02_check_names_a_damaged_manifest(data_root, tmp_path, capsys):
     assert data_main(["check", str(copy)]) == 1
     out = capsys.readouterr().out
     assert f"{copy / 'manifest.json'}: damaged" in out
+
+
+# 3. Tracebacks: weights files damaged inside, their HDF5 header intact.
+def _damage_inside(weights):
+    """Overwrites the object header of the file's first array; the file still opens."""
+    with h5py.File(weights, "r") as f:
+        names = []
+        f.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        address = h5py.h5o.get_info(f[names[0]].id).addr
+    data = bytearray(weights.read_bytes())
+    data[address:address + 32] = bytes(b ^ 0xFF for b in data[address:address + 32])
+    weights.write_bytes(bytes(data))
+    h5py.File(weights, "r").close()
+
+
+class _Tiny(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_item03_a_backup_damaged_inside_is_skipped_with_one_warning(tmp_path, capsys):
+    model = _Tiny()
+    model(np.zeros((1, 3), "float32"))
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    backup = ResumableBackup(str(tmp_path / "backup"))
+    backup.set_model(model)
+    backup._save(1, 0)
+    backup._save(1, 3)
+    _damage_inside(tmp_path / "backup" / "epoch00001-batch0000003" / "model.weights.h5")
+    assert ResumableBackup.position(tmp_path / "backup") == (1, 0)
+    assert ResumableBackup.restore(model, tmp_path / "backup") == (1, 0)
+    assert capsys.readouterr().err.count("skipping a damaged backup") == 1
+
+
+def test_item03_a_preset_damaged_inside_is_one_line_naming_the_file(tmp_path, capsys):
+    _, _, preset = saved_small_model()
+    copy = tmp_path / "preset"
+    shutil.copytree(preset, copy)
+    _damage_inside(copy / "model.weights.h5")
+    assert cli.main(["export", "--preset", str(copy), "--out", str(tmp_path / "export")]) == 2
+    err = capsys.readouterr().err
+    assert f"{copy / 'model.weights.h5'}: damaged" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "export").exists()

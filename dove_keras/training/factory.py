@@ -7,6 +7,7 @@ import tempfile
 
 import keras
 import numpy as np
+from keras_hub.src.utils.preset_utils import MODEL_WEIGHTS_FILE
 
 from dove_keras.models import DOVEBackbone
 from dove_keras.models import DOVEImageConverter
@@ -17,6 +18,8 @@ from dove_keras.models import build_image_backbone
 from dove_keras.models.image_backbones import image_normalization
 from dove_keras.training.schedules import step_decay_schedule
 from dove_keras.utils.files import replace_folder
+from dove_keras.utils.weights_files import READ_ERRORS
+from dove_keras.utils.weights_files import check_weights_file
 
 
 def build_preprocessor(config):
@@ -118,8 +121,13 @@ def save_preset(model, path):
 
 
 def load_preset(path):
-    """`DOVERetriever.from_preset(path)` with a clear error for a folder that is not one."""
+    """`DOVERetriever.from_preset(path)` with one clear line for a folder that is not one or is damaged."""
     path = os.fspath(path)
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "task.json")):
         raise ValueError(f"{path}: not a DOVE preset (no task.json); `dove train` writes one in <output_dir>/preset")
-    return DOVERetriever.from_preset(path)
+    if os.path.isdir(path):
+        check_weights_file(os.path.join(path, MODEL_WEIGHTS_FILE))
+    try:
+        return DOVERetriever.from_preset(path)
+    except READ_ERRORS as error:
+        raise ValueError(f"{path}: cannot load the preset ({str(error).splitlines()[0]})") from None
