@@ -12,8 +12,12 @@ from training_fixtures import tiny_config
 
 from data_tools.cli import main as data_main
 from dove_keras import cli
+from dove_keras.errors import UsageError
 from dove_keras.training import save_config
 from dove_keras.training.backup import ResumableBackup
+from dove_keras.training.run_folder import check_run_folder
+from dove_keras.training.run_folder import is_resumable
+from dove_keras.training.run_folder import record_inputs
 
 ONE_BACKEND = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -136,3 +140,41 @@ def test_item03_a_preset_damaged_inside_is_one_line_naming_the_file(tmp_path, ca
     err = capsys.readouterr().err
     assert f"{copy / 'model.weights.h5'}: damaged" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "export").exists()
+
+
+# 4. Silent: dedup of missing folders, a file given as a folder, a negative distance.
+def test_item04_dedup_refuses_what_it_cannot_compare(data_root, tmp_path, capsys):
+    images = f"{data_root}/images"
+    out = tmp_path / "d.csv"
+    (tmp_path / "empty").mkdir()
+    cases = [
+        ([str(tmp_path / "missing"), images], 2, "missing: not found"),
+        ([f"{images}/train_0.png", images], 2, "train_0.png: not a folder"),
+        ([images, str(tmp_path / "empty")], 1, "empty: no images found"),
+        ([images, images, "--max-distance", "-3"], 2, "--max-distance must be in [0, 64]"),
+    ]
+    for folders, code, message in cases:
+        assert data_main(["dedup", *folders, "--output", str(out)]) == code
+        assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+# 5. Stale: resuming after the vocabulary's content changed (same path, same size).
+def test_item05_a_changed_vocabulary_content_is_refused_on_resume(data_root, tmp_path, capsys):
+    vocabulary = tmp_path / "vocab.txt"
+    words = open(f"{data_root}/vocab.txt").read().splitlines()
+    vocabulary.write_text("\n".join(words) + "\n")
+    config = tiny_config(data_root, tmp_path / "run", data={"vocabulary": str(vocabulary)})
+    (tmp_path / "run" / "backup").mkdir(parents=True)
+    save_config(config, tmp_path / "run" / "config.yaml")
+    record_inputs(config)
+    check_run_folder(config)  # unchanged: resumes
+    vocabulary.write_text("\n".join(reversed(words)) + "\n")
+    with pytest.raises(UsageError, match=r"interrupted run of another config \(different: "
+                       r"data.vocabulary \(its content\)\); resume it"):
+        check_run_folder(config)
+    assert not is_resumable(config)
+    shutil.rmtree(tmp_path / "run" / "backup")
+    (tmp_path / "run" / "model.keras").write_text("finished")
+    with pytest.raises(UsageError, match=r"a finished run .*; evaluate it with its own config"):
+        check_run_folder(config)

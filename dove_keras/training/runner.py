@@ -2,6 +2,7 @@
 
 Output folder (`config.output_dir`):
     config.yaml            the run's full configuration
+    inputs.json            sha256 of its vocabulary (and word vectors): a resume checks them
     backup/                resumable state while training (removed at the end)
     history.csv            one row per epoch: losses and validation recalls
     best.weights.h5        the weights of the best validation mR
@@ -37,6 +38,7 @@ from dove_keras.training.factory import load_trained
 from dove_keras.training.run_folder import BACKUP_DIR
 from dove_keras.training.run_folder import CONFIG_FILE
 from dove_keras.training.run_folder import check_run_folder
+from dove_keras.training.run_folder import record_inputs
 from dove_keras.training.run_folder import remove_run
 from dove_keras.training.seeding import epoch_seed
 from dove_keras.training.seeding import seed_everything
@@ -109,6 +111,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     epoch, done = ResumableBackup.position(backup_dir)  # a damaged backup fails here, before any write
     os.makedirs(output_dir, exist_ok=True)
     save_config(config, os.path.join(output_dir, CONFIG_FILE))
+    record_inputs(config)
     data = config.data
     warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
     if verbose and warning:
