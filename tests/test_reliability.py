@@ -419,3 +419,16 @@ def test_item13_sixteen_bit_colour_png_and_tiff_are_refused_alike(tmp_path):
     for name in ("colour.png", "colour.tif"):
         with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.geo.stretch"):
             load_image(tmp_path / name)
+
+
+# Issue 23 item 7: an all-padding id row and invalid UTF-8 are refused, naming the batch item.
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_issue23_item07_endpoints_refuse_empty_id_rows_and_invalid_utf8(dove_export):
+    import tensorflow as tf
+
+    ids = np.array([[2, 3] + [0] * 10, [0] * 12], "int32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)every id is padding.*batch indices.*\b1\b"):
+        dove_export.encode_text_ids(tf.constant(ids))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)UTF-8.*batch indices.*\b1\b"):
+        dove_export.encode_text(tf.constant([b"w2 w3", b"w2 \xff\xfe w3"]))
+    assert dove_export.encode_text(tf.constant(["w2 w3 \u00e9t\u00e9"]))["global"].shape[0] == 1

@@ -178,3 +178,4 @@ def test_item05_a_changed_vocabulary_content_is_refused_on_resume(data_root, tmp
     (tmp_path / "run" / "model.keras").write_text("finished")
     with pytest.raises(UsageError, match=r"a finished run .*; evaluate it with its own config"):
         check_run_folder(config)
+
