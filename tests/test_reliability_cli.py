@@ -179,3 +179,18 @@ def test_item05_a_changed_vocabulary_content_is_refused_on_resume(data_root, tmp
     with pytest.raises(UsageError, match=r"a finished run .*; evaluate it with its own config"):
         check_run_folder(config)
 
+
+
+# 10. Misleading: a missing preset folder, an hf:// preset offline.
+def test_item10_a_missing_or_offline_preset_is_one_line(tmp_path, capsys, monkeypatch):
+    from dove_keras.models import DOVERetriever
+
+    missing = tmp_path / "presets" / "missing"
+    assert cli.main(["export", "--preset", str(missing), "--out", str(tmp_path / "export")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"preset folder not found: {missing}")
+    with pytest.raises(ValueError, match="^preset folder not found: presets/missing$"):
+        DOVERetriever.from_preset("presets/missing")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    with pytest.raises(ValueError, match="offline .*HF_HUB_OFFLINE.* nothing is downloaded"):
+        DOVERetriever.from_preset("hf://nobody/dove-preset")

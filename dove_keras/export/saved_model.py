@@ -247,6 +247,7 @@ def _metadata(retriever, shapes, backend):
         "gene_count": shapes["genes"],
         "use_roam": bool(backbone.use_roam),
         "lambda_global": float(retriever.lambda_global),
+        "fingerprint": retriever.fingerprint(),
         "exported_from_backend": backend,
         "endpoints": list(ENDPOINTS),
         "loading": "import tensorflow, tensorflow_text; tf.saved_model.load(path)",

@@ -1,5 +1,6 @@
 """DOVE's retrieval task: preprocessing, the training loss and chunked scoring."""
 
+import hashlib
 import os
 
 import keras
@@ -14,6 +15,7 @@ from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_preprocessor import DOVEPreprocessor
 from dove_keras.models.inference import compile_inference
 from dove_keras.models.losses import triplet_loss
+from dove_keras.models.presets import CheckedPreset
 from dove_keras.models.replicas import gather_replicas
 from dove_keras.models.replicas import scale_for_replicas
 from dove_keras.models.scoring import caption_blocks
@@ -31,7 +33,7 @@ def check_loss_arguments(margin=0.2, hardest_negative=False, lambda_global=1.0, 
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVERetriever(keras_hub.models.Task):
+class DOVERetriever(CheckedPreset, keras_hub.models.Task):
     """Image-text retrieval with DOVE: `fit` on raw captions and images, score splits.
 
     Training minimises `L_tri(ROAM) + lambda_global * L_tri(cos(V_M, T_G))`
@@ -211,6 +213,23 @@ class DOVERetriever(keras_hub.models.Task):
         """Features of caption strings (tokenised by the preprocessor)."""
         token_ids = self._require_preprocessor().token_ids(_raw_batch(captions))
         return self.encode_text(token_ids.numpy())
+
+    def fingerprint(self):
+        """16 hex digits of sha256 over the weights and the preprocessing (vocabulary, sizes, normalisation).
+
+        The same for the model in memory, its preset, its `.keras` file and its
+        SavedModel export (recorded in the export's metadata): a search index
+        names the model it was built with by it.
+        """
+        self._require_preprocessor()
+        preprocessor = self.preprocessor
+        digest = hashlib.sha256(f"{self.image_size}/{preprocessor.sequence_length}/".encode())
+        digest.update("\n".join(preprocessor.tokenizer.vocabulary).encode())
+        converter = preprocessor.image_converter
+        digest.update(np.asarray(list(converter.scale) + list(converter.offset), "float64").tobytes())
+        for weight in self.backbone.weights:
+            digest.update(np.ascontiguousarray(ops.convert_to_numpy(weight)).tobytes())
+        return digest.hexdigest()[:16]
 
     def _require_preprocessor(self):
         if self.preprocessor is None:

@@ -13,6 +13,8 @@ from dove_keras.data.captions import check_vocabulary
 from dove_keras.data.captions import load_vocabulary
 from dove_keras.data.captions import normalize_captions
 from dove_keras.data.captions import write_vocabulary
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.presets import CheckedPreset
 
 VOCABULARY_FILE = "vocabulary.txt"
 PAD_TOKEN = "<pad>"
@@ -20,7 +22,7 @@ OOV_TOKEN = "<oov>"
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVETokenizer(keras_hub.tokenizers.Tokenizer):
+class DOVETokenizer(CheckedPreset, keras_hub.tokenizers.Tokenizer):
     """Splits normalised captions on spaces and maps words to ids (tensorflow-text).
 
     Normalisation follows `dove_keras.data.captions` (lower-case, keep
@@ -39,6 +41,8 @@ class DOVETokenizer(keras_hub.tokenizers.Tokenizer):
     tokenizer(["A plane!", "a red plane"])  # [[2, 3], [2, 1, 3]] (ragged)
     ```
     """
+
+    backbone_cls = DOVEBackbone
 
     def __init__(self, vocabulary=None, **kwargs):
         super().__init__(**kwargs)

@@ -16,9 +16,9 @@ from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 from dove_keras.models import build_image_backbone
 from dove_keras.models.image_backbones import image_normalization
+from dove_keras.models.presets import check_preset
 from dove_keras.training.schedules import step_decay_schedule
 from dove_keras.utils.files import replace_folder
-from dove_keras.utils.weights_files import READ_ERRORS
 from dove_keras.utils.weights_files import check_weights_file
 
 
@@ -123,11 +123,12 @@ def save_preset(model, path):
 def load_preset(path):
     """`DOVERetriever.from_preset(path)` with one clear line for a folder that is not one or is damaged."""
     path = os.fspath(path)
+    check_preset(path)
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "task.json")):
         raise ValueError(f"{path}: not a DOVE preset (no task.json); `dove train` writes one in <output_dir>/preset")
     if os.path.isdir(path):
         check_weights_file(os.path.join(path, MODEL_WEIGHTS_FILE))
     try:
         return DOVERetriever.from_preset(path)
-    except READ_ERRORS as error:
+    except (OSError, KeyError, RuntimeError) as error:
         raise ValueError(f"{path}: cannot load the preset ({str(error).splitlines()[0]})") from None

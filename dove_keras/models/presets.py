@@ -1,0 +1,43 @@
+"""`from_preset` with one clear line for a preset that is not there (a missing folder, offline)."""
+
+import os
+
+OFFLINE_VARIABLE = "HF_HUB_OFFLINE"
+
+
+def check_preset(preset):
+    """Raises `ValueError` for a preset keras-hub would report with a list of handles.
+
+    Args:
+        preset: what `from_preset` was given.
+
+    Raises:
+        ValueError: a local folder that does not exist, or an `hf://` handle
+            that is not in the local Hugging Face cache while `HF_HUB_OFFLINE`
+            is set (nothing can be downloaded).
+    """
+    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+    if not isinstance(preset, (str, os.PathLike)):
+        return
+    preset = os.fspath(preset)
+    if "://" not in preset and preset not in BUILTIN_PRESETS and not os.path.exists(preset):
+        raise ValueError(f"preset folder not found: {preset}")
+    if preset.startswith("hf://") and os.environ.get(OFFLINE_VARIABLE, "0") not in ("", "0"):
+        import huggingface_hub
+
+        cached = huggingface_hub.try_to_load_from_cache(preset.removeprefix("hf://"), "config.json")
+        if not isinstance(cached, str):
+            raise ValueError(
+                f"{preset}: offline ({OFFLINE_VARIABLE} is set) and not in the local Hugging Face "
+                "cache; nothing is downloaded. Copy the preset folder here and pass its path"
+            )
+
+
+class CheckedPreset:
+    """Mixin of the DOVE classes: `from_preset` checks the preset first (see `check_preset`)."""
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        check_preset(preset)
+        return super().from_preset(preset, **kwargs)
