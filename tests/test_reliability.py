@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import stat
 import time
 
 import keras
@@ -451,3 +452,11 @@ def test_issue23_item11_an_index_of_a_preset_is_queried_with_its_export(dove_exp
     assert cli.main(["search", "query", "w3 w4", "--index", str(tmp_path / "index"),
                      "--model", str(dove_export_dir), "-k", "2"]) == 0
     assert "built with another model" not in capsys.readouterr().err
+
+
+# Issue 23 item 14: an export folder follows the umask like any mkdir.
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_issue23_item14_an_export_folder_follows_the_umask(dove_export_dir):
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(dove_export_dir).st_mode) == 0o777 & ~mask

@@ -1,11 +1,15 @@
 """Issue 23, the hostile-user probe: nothing lost, nothing silent, one clear line (CLI side)."""
 
+import json
+import os
 import shutil
+import stat
 
 import h5py
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 from search_fixtures import saved_small_model
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
@@ -15,6 +19,7 @@ from dove_keras import cli
 from dove_keras.errors import UsageError
 from dove_keras.training import save_config
 from dove_keras.training.backup import ResumableBackup
+from dove_keras.training.factory import save_preset
 from dove_keras.training.run_folder import check_run_folder
 from dove_keras.training.run_folder import is_resumable
 from dove_keras.training.run_folder import record_inputs
@@ -194,3 +199,42 @@ def test_item10_a_missing_or_offline_preset_is_one_line(tmp_path, capsys, monkey
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
     with pytest.raises(ValueError, match="offline .*HF_HUB_OFFLINE.* nothing is downloaded"):
         DOVERetriever.from_preset("hf://nobody/dove-preset")
+
+
+# 12. Misleading: a prepare that failed before its first shard does not block the fixed source.
+def test_item12_a_failed_prepare_does_not_block_the_next_one(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(images / f"{i}.png")
+    (images / "0.png").write_bytes(b"not a png")
+
+    def source(names):
+        path = tmp_path / "dataset_x.json"
+        path.write_text(json.dumps({"images": [
+            {"filename": name, "split": "train", "sentences": [{"raw": "a b"}] * 5} for name in names]}))
+        return str(path)
+
+    argv = ["--images", str(images), "--output", str(tmp_path / "out")]
+    assert data_main(["prepare", source(["0.png", "1.png", "2.png"]), *argv]) != 0
+    capsys.readouterr()
+    assert data_main(["prepare", source(["1.png", "2.png"]), *argv]) == 0
+    assert "different prepare run" not in capsys.readouterr().err
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+# 14. Folders the project creates follow the umask (a preset is readable by others under 022).
+class _PresetWriter:
+    def save_to_preset(self, folder):
+        with open(os.path.join(folder, "task.json"), "w") as f:
+            f.write("{}")
+
+
+def test_item14_a_saved_preset_folder_follows_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = save_preset(_PresetWriter(), tmp_path / "run" / "preset")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "run").st_mode) == 0o755

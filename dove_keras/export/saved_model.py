@@ -45,7 +45,6 @@ scores = dove.score(images["fused"], images["regions"], images["region_mask"],
 
 import os
 import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
@@ -61,6 +60,7 @@ from dove_keras.export.raw_inputs import check_utf8
 from dove_keras.models.scoring import cosine_matrix
 from dove_keras.models.scoring import roam_scores
 from dove_keras.utils.files import replace_folder
+from dove_keras.utils.files import staging_folder
 
 IMAGE_KEYS = ("global", "fused", "regions", "region_mask")
 TEXT_KEYS = ("global", "genes", "gene_mask")
@@ -106,7 +106,7 @@ def export_saved_model(retriever, path, overwrite=False):
         return export_through_tensorflow(retriever, path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    staging = staging_folder(prefix=".export-", parent=parent)
     try:
         archive, shapes = build_archive(retriever)
         archive.write_out(staging, verbose=False)

@@ -3,7 +3,6 @@
 import dataclasses
 import os
 import shutil
-import tempfile
 
 import keras
 import numpy as np
@@ -19,6 +18,7 @@ from dove_keras.models.image_backbones import image_normalization
 from dove_keras.models.presets import check_preset
 from dove_keras.training.schedules import step_decay_schedule
 from dove_keras.utils.files import replace_folder
+from dove_keras.utils.files import staging_folder
 from dove_keras.utils.weights_files import check_weights_file
 
 
@@ -111,7 +111,7 @@ def save_preset(model, path):
     """`model.save_to_preset(path)`, switched in whole: an interrupted save leaves the old preset."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".preset-", dir=os.path.dirname(path))
+    staging = staging_folder(prefix=".preset-", parent=os.path.dirname(path))
     try:
         model.save_to_preset(staging)
         replace_folder(staging, path)
