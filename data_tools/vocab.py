@@ -43,6 +43,7 @@ def add_arguments(parser):
 
 def run(args):
     """Runs `vocab` from parsed arguments; returns the exit code."""
+    options.check_input_paths(caption_source=args.source, glove_file=args.glove)
     if args.min_count < 1:
         raise UsageError(f"--min-count must be >= 1, got {args.min_count}")
     embeddings = None

@@ -16,6 +16,8 @@ from training_fixtures import tiny_config
 
 from data_tools.cli import main as data_main
 from dove_keras import cli
+from dove_keras.data.images import ImageError
+from dove_keras.data.images import load_image
 from dove_keras.errors import UsageError
 from dove_keras.training import save_config
 from dove_keras.training.backup import ResumableBackup
@@ -238,3 +240,33 @@ def test_item14_a_saved_preset_folder_follows_the_umask(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(tmp_path / "run").st_mode) == 0o755
+
+
+# 13. Smaller messages.
+def test_item13_weights_of_another_model_are_one_line(data_root, tmp_path, capsys):
+    config, _ = _finished_run(data_root, tmp_path / "run")
+    other = _Tiny()
+    other(np.zeros((1, 3), "float32"))
+    other.save_weights(tmp_path / "other.weights.h5")
+    assert cli.main(["evaluate", "--config", str(config), "--weights", str(tmp_path / "other.weights.h5"),
+                     "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "other.weights.h5: not weights of this config's model" in err and len(err.splitlines()) == 1
+
+
+def test_item13_missing_data_sources_are_usage_errors(tmp_path, capsys):
+    missing = str(tmp_path / "missing")
+    for argv in (["check", missing], ["vocab", missing, "--output", str(tmp_path / "v.txt")],
+                 ["prepare", missing, "--images", str(tmp_path), "--output", str(tmp_path / "out")]):
+        assert data_main(argv) == 2
+        assert f"{missing}: not found" in capsys.readouterr().err
+
+
+def test_item13_an_undecodable_tiff_says_what_to_do(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    values = np.arange(6 * 7 * 3, dtype=np.float32).reshape(3, 6, 7)
+    with rasterio.open(tmp_path / "float.tif", "w", driver="GTiff", width=7, height=6, count=3,
+                       dtype="float32") as tiff:
+        tiff.write(values)
+    with pytest.raises(ImageError, match=r"a TIFF Pillow cannot decode.*floating-point colour.*gdal_translate"):
+        load_image(tmp_path / "float.tif")

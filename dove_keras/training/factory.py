@@ -86,8 +86,16 @@ def load_trained(config, weights, precision=None):
         model = keras.saving.load_model(weights)
     else:
         model = build_retriever(config)
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except (ValueError, KeyError) as error:  # Keras lists every mismatching layer on many lines
+            raise ValueError(f"{weights}: not weights of this config's model ({_first_line(error)}); pass "
+                             "the config it was trained with") from None
     return model if precision is None else with_precision(model, precision)
+
+
+def _first_line(error):
+    return str(error).strip().strip("'\"").splitlines()[0]
 
 
 def with_precision(model, precision):
@@ -131,4 +139,4 @@ def load_preset(path):
     try:
         return DOVERetriever.from_preset(path)
     except (OSError, KeyError, RuntimeError) as error:
-        raise ValueError(f"{path}: cannot load the preset ({str(error).splitlines()[0]})") from None
+        raise ValueError(f"{path}: cannot load the preset ({_first_line(error)})") from None
