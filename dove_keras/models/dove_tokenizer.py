@@ -103,7 +103,10 @@ class DOVETokenizer(CheckedPreset, keras_hub.tokenizers.Tokenizer):
     def detokenize(self, inputs):
         """Space-joined words of id sequences (padding dropped, unknown words as `<oov>`)."""
         table = tf.constant(self.get_vocabulary())
-        ids = tf.convert_to_tensor(inputs)
+        try:
+            ids = tf.convert_to_tensor(inputs)
+        except ValueError:  # rows of different lengths, e.g. `tokenize`'s output on JAX or torch
+            ids = tf.ragged.constant(inputs)
         words = tf.gather(table, tf.cast(ids, tf.int32))
         words = tf.where(tf.equal(ids, PAD_ID), "", words)
         joined = tf.strings.reduce_join(words, axis=-1, separator=" ")
