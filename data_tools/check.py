@@ -240,6 +240,7 @@ def add_arguments(parser):
 
 def run(args):
     """Runs `check` from parsed arguments; prints the listing; returns `EXIT_PROBLEM` on problems."""
+    options.check_input_paths(source=args.source, image_folder=args.images)
     if os.path.isfile(os.path.join(args.source, shards.MANIFEST)):
         problems = check_prepared(args.source, args.captions_per_image)
     elif os.path.isfile(os.path.join(args.source, PLAN)):

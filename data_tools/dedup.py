@@ -8,6 +8,7 @@ distance of each other.
 """
 
 import csv
+import os
 
 import numpy as np
 from PIL import Image
@@ -15,6 +16,8 @@ from tqdm import tqdm
 
 from dove_keras.data.images import list_images
 from dove_keras.data.images import load_image
+from dove_keras.errors import DataProblem
+from dove_keras.errors import UsageError
 
 
 def dhash(array, hash_size=8):
@@ -115,7 +118,15 @@ def add_arguments(parser):
 def run(args):
     """Runs `dedup` from parsed arguments; returns the exit code."""
     if args.hash_size < 2:
-        raise ValueError(f"--hash-size must be >= 2, got {args.hash_size}")
+        raise UsageError(f"--hash-size must be >= 2, got {args.hash_size}")
+    if not 0 <= args.max_distance <= args.hash_size ** 2:
+        raise UsageError(f"--max-distance must be in [0, {args.hash_size ** 2}] (the hash's bits), "
+                         f"got {args.max_distance}")
+    for folder in (args.folder_a, args.folder_b):
+        if not os.path.isdir(folder):
+            raise UsageError(f"{folder}: {'not a folder' if os.path.exists(folder) else 'not found'}")
+        if not list_images(folder):
+            raise DataProblem(f"{folder}: no images found (searched recursively)")
     rows = dedup(args.folder_a, args.folder_b, args.output, args.hash_size, args.max_distance)
     images = len({row[0] for row in rows})
     print(f"{len(rows)} pair(s), {images} image(s) of {args.folder_a} also in "

@@ -42,6 +42,7 @@ def add_arguments(parser):
 
 def run(args):
     """Runs `prepare` from parsed arguments; returns the exit code."""
+    options.check_input_paths(caption_source=args.source, image_folder=args.images, regions_file=args.regions)
     manifest = prepare(
         args.source, args.images, args.output, source_format=args.format,
         splits=args.splits, shard_size=args.shard_size, empty_captions=args.empty_captions,

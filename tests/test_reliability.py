@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import stat
 import time
 
 import keras
@@ -52,16 +53,22 @@ def data_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dove_export(tmp_path_factory):
-    """The small search model, exported once and loaded as TensorFlow sees it."""
-    import tensorflow as tf
-
+def dove_export_dir(tmp_path_factory):
+    """The small search model, exported once."""
     from dove_keras.export import export_saved_model
 
     model, _, _ = saved_small_model()
     path = tmp_path_factory.mktemp("export") / "export"
     export_saved_model(model, path)
-    return tf.saved_model.load(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def dove_export(dove_export_dir):
+    """The export loaded as TensorFlow sees it."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(dove_export_dir))
 
 
 def _images(folder, count):
@@ -420,3 +427,37 @@ def test_item13_sixteen_bit_colour_png_and_tiff_are_refused_alike(tmp_path):
     for name in ("colour.png", "colour.tif"):
         with pytest.raises(ImageError, match=rf"{name}: 16-bit colour image .*dove_keras.preprocessing.stretch"):
             load_image(tmp_path / name)
+
+
+# Issue 23 item 7: an all-padding id row and invalid UTF-8 are refused, naming the batch item.
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_issue23_item07_endpoints_refuse_empty_id_rows_and_invalid_utf8(dove_export):
+    import tensorflow as tf
+
+    ids = np.array([[2, 3] + [0] * 10, [0] * 12], "int32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)every id is padding.*batch indices.*\b1\b"):
+        dove_export.encode_text_ids(tf.constant(ids))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)UTF-8.*batch indices.*\b1\b"):
+        dove_export.encode_text(tf.constant([b"w2 w3", b"w2 \xff\xfe w3"]))
+    assert dove_export.encode_text(tf.constant(["w2 w3 \u00e9t\u00e9"]))["global"].shape[0] == 1
+
+
+# Issue 23 item 11: an export and its source preset are one model for a search index.
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_issue23_item11_an_index_of_a_preset_is_queried_with_its_export(dove_export_dir, tmp_path, capsys):
+    _, _, preset = saved_small_model()
+    write_image_folder(tmp_path / "images", count=3)
+    assert cli.main(["search", "index", "--preset", str(preset), "--images", str(tmp_path / "images"),
+                     "--out", str(tmp_path / "index"), "--quiet"]) == 0
+    assert load_encoder(dove_export_dir).fingerprint == load_encoder(preset).fingerprint
+    assert cli.main(["search", "query", "w3 w4", "--index", str(tmp_path / "index"),
+                     "--model", str(dove_export_dir), "-k", "2"]) == 0
+    assert "built with another model" not in capsys.readouterr().err
+
+
+# Issue 23 item 14: an export folder follows the umask like any mkdir.
+@EXPORT_ONLY_ON_TENSORFLOW
+def test_issue23_item14_an_export_folder_follows_the_umask(dove_export_dir):
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(dove_export_dir).st_mode) == 0o777 & ~mask

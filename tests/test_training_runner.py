@@ -22,7 +22,7 @@ from dove_keras.training.runner import run_training
 BACKEND = keras.backend.backend()
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 OUTPUTS = [
-    "config.yaml", "history.csv", "best.weights.h5", "final.weights.h5", "model.keras",
+    "config.yaml", "inputs.json", "history.csv", "best.weights.h5", "final.weights.h5", "model.keras",
     "curves.png", "results_test_roam.csv", "results_test_roam.md", "examples_test.png",
 ]
 

@@ -121,33 +121,53 @@ def _encoder(args, spec=None):
     return load_encoder(path)
 
 
-def _source(args, encoder):
+def _check_index_options(args):
+    """Every `index` option and combination, before any work; returns the `--bands` list or None.
+
+    Raises:
+        UsageError: the first unusable option.
+    """
     from dove_keras.errors import UsageError
+
+    if args.chunk_size < 1 or args.batch_size < 1:
+        raise UsageError("--chunk-size and --batch-size must be >= 1")
+    scene_options = {"--tile-size": args.tile_size, "--stride": args.stride, "--bands": args.bands,
+                     "--percentiles": None if tuple(args.percentiles) == (2.0, 98.0) else args.percentiles}
+    given = [flag for flag, value in scene_options.items() if value is not None]
+    if args.images and given:
+        raise UsageError(f"{', '.join(given)}: only for --scenes (an image folder is embedded whole)")
+    for flag in ("--tile-size", "--stride"):
+        if scene_options[flag] is not None and scene_options[flag] < 1:
+            raise UsageError(f"{flag} must be >= 1, got {scene_options[flag]}")
+    low, high = args.percentiles
+    if not 0 <= low < high <= 100:
+        raise UsageError(f"--percentiles must be LOW HIGH with 0 <= LOW < HIGH <= 100, got {low:g} {high:g}")
+    if not args.bands:
+        return None
+    try:
+        bands = [int(band) for band in args.bands.split(",")]
+    except ValueError:
+        raise UsageError(f"--bands {args.bands!r}: expected band numbers such as 4,3,2") from None
+    if len(bands) not in (1, 3) or min(bands) < 1:
+        raise UsageError(f"--bands {args.bands!r}: one or three band numbers, each >= 1")
+    return bands
+
+
+def _source(args, encoder, bands):
     from dove_keras.search import ImageFolder
     from dove_keras.search import SceneTiles
 
     if args.images:
         return ImageFolder(args.images)
-    tile_size = args.tile_size or encoder.image_size
-    if tile_size < 1 or (args.stride is not None and args.stride < 1):
-        raise UsageError("--tile-size and --stride must be >= 1")
-    bands = None
-    if args.bands:
-        try:
-            bands = [int(band) for band in args.bands.split(",")]
-        except ValueError:
-            raise UsageError(f"--bands {args.bands!r}: expected band numbers such as 4,3,2") from None
-    return SceneTiles(args.scenes, tile_size, args.stride, bands, args.percentiles)
+    return SceneTiles(args.scenes, args.tile_size or encoder.image_size, args.stride, bands, args.percentiles)
 
 
 def _index(args):
-    from dove_keras.errors import UsageError
     from dove_keras.search import build_index
 
-    if args.chunk_size < 1 or args.batch_size < 1:
-        raise UsageError("--chunk-size and --batch-size must be >= 1")
+    bands = _check_index_options(args)
     encoder = _encoder(args)
-    source = _source(args, encoder)
+    source = _source(args, encoder, bands)
     for note in getattr(source, "notes", ()):
         print(f"note: {note}")
     summary = build_index(
@@ -175,8 +195,12 @@ def _query(args):
 
     if args.k < 1 or args.candidates < 1:
         raise UsageError("-k and --candidates must be >= 1")
+    if args.attention and not args.sheet:
+        raise UsageError("--attention draws on the contact sheet: give --sheet PNG too")
+    if (args.to_wgs84 or args.merge_overlaps) and not args.geojson:
+        raise UsageError("--to-wgs84 and --merge-overlaps shape the GeoJSON: give --geojson FILE too")
     index = ImageIndex(args.index)
-    if (args.geojson or args.to_wgs84 or args.merge_overlaps) and not index.is_scenes:
+    if args.geojson and not index.is_scenes:
         raise UsageError("--geojson, --to-wgs84 and --merge-overlaps need an index of scenes (--scenes)")
     searcher = Searcher(index, _encoder(args, index.header["model"]), use_faiss=args.faiss)
     results = searcher.search(args.text, k=args.k, candidates=args.candidates, rerank=args.rerank)
@@ -189,13 +213,11 @@ def _query(args):
         from dove_keras.geo import write_csv
         from dove_keras.geo import write_geojson
 
-        hits = searcher.geo_hits(results)
+        hits = _mappable_hits(searcher.geo_hits(results), args.to_wgs84)
         options = dict(to_wgs84=args.to_wgs84, merge_overlaps=args.merge_overlaps)
         write_geojson(args.geojson, hits, **options)
         table = write_csv(args.geojson.rsplit(".", 1)[0] + ".csv", hits, **options)
         print(f"wrote {args.geojson} and {table}")
-    if args.attention and not args.sheet:
-        raise UsageError("--attention draws on the contact sheet: give --sheet PNG too")
     if args.sheet:
         from dove_keras.search.sheet import contact_sheet
         from dove_keras.search.sheet import result_pictures
@@ -205,3 +227,28 @@ def _query(args):
         contact_sheet(results, pictures, args.text, args.sheet, heat_maps)
         print(f"wrote {args.sheet}")
     return 0
+
+
+def _mappable_hits(hits, to_wgs84):
+    """The hits a GeoJSON can hold; with --to-wgs84 those of scenes without a CRS are listed and left out.
+
+    Raises:
+        UsageError: the hits span several CRSs without --to-wgs84, or none has a CRS with it.
+    """
+    from dove_keras.errors import UsageError
+
+    crss = {hit.tile.crs for hit in hits}
+    if not to_wgs84:
+        if len(crss) > 1:
+            raise UsageError(f"the hits come from scenes in {len(crss)} different CRSs (or without one): "
+                             "pass --to-wgs84 to write the georeferenced ones in EPSG:4326 (lon, lat)")
+        return hits
+    located = [hit for hit in hits if hit.tile.crs]
+    if not located:
+        raise UsageError("no hit comes from a scene with a CRS: --to-wgs84 cannot place them; "
+                         "leave it out to write pixel footprints")
+    left_out = sorted({hit.tile.scene for hit in hits if not hit.tile.crs})
+    if left_out:
+        print(f"note: {len(hits) - len(located)} hit(s) from scenes without a CRS are not in the GeoJSON "
+              f"(no position on Earth): {', '.join(left_out)}")
+    return located

@@ -36,6 +36,13 @@ WIDE_COLOUR = (
     "`dove search index --scenes`, which stretches each scene"
 )
 
+TIFF_LAYOUT = (
+    "a TIFF Pillow cannot decode: damaged, or with samples it does not support (16-bit or "
+    "floating-point colour, band-interleaved); convert it to 8-bit RGB first (e.g. "
+    "`gdal_translate -ot Byte -scale IN OUT`), or index it with `dove search index --scenes`, "
+    "which reads any GDAL raster and stretches each band"
+)
+
 
 class ImageError(DataProblem):
     """An image file is missing, unreadable or not convertible to 8-bit RGB."""
@@ -74,7 +81,14 @@ def load_image(path):
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        if _is_tiff(path):
+            raise ImageError(f"{path}: {TIFF_LAYOUT} ({error})") from error
         raise ImageError(f"{path}: unreadable image ({error})") from error
+
+
+def _is_tiff(path):
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*")
 
 
 def stretch_grey(values):

@@ -221,17 +221,18 @@ def _claim_output(output, plan, overwrite):
     if os.path.isfile(plan_path):
         with open(plan_path, encoding="utf-8") as f:
             previous = json.load(f)
-        if previous != plan:
-            if not overwrite:
+        names = os.listdir(output)
+        finished = [name for name in names if name.endswith(".tfrecord") or name == shards.MANIFEST]
+        if previous != plan:  # without finished shards (a run that failed early) the plan is replaced
+            if finished and not overwrite:
                 keys = set(plan) | set(previous)
                 changed = sorted(k for k in keys if plan.get(k) != previous.get(k))
                 raise ValueError(
                     f"{output} holds shards of a different prepare run (changed: "
                     f"{', '.join(changed)}); pass --overwrite or another --output"
                 )
-            for name in os.listdir(output):
-                if name.endswith((".tfrecord", ".tfrecord.tmp")) or name == shards.MANIFEST:
-                    os.remove(os.path.join(output, name))
+            for name in finished + [name for name in names if name.endswith(".tfrecord.tmp")]:
+                os.remove(os.path.join(output, name))
     elif os.listdir(output) and not overwrite:
         raise ValueError(
             f"{output} is not empty and was not written by prepare; "

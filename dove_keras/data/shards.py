@@ -115,8 +115,13 @@ def load_manifest(folder):
         raise ValueError(
             f"{path}: not found; is {folder} a folder written by `dove-data prepare`?"
         )
-    with open(path, encoding="utf-8") as f:
-        manifest = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: damaged, not a JSON manifest ({error}); run prepare again") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: damaged, not a JSON manifest object; run prepare again")
     check_format_version(manifest.get("format_version"), FORMAT_VERSION, path, "prepared folder")
     return manifest
 

@@ -36,7 +36,7 @@ def check_string_batch(values, endpoint, what):
 
 
 def check_token_ids(token_ids, vocabulary_size, endpoint):
-    """Asserts every id is in `[0, vocabulary_size)`; returns the ids with the check attached."""
+    """Asserts ids in `[0, vocabulary_size)` and no all-padding row; returns the ids with the checks attached."""
     outside = tf.logical_or(token_ids < 0, token_ids >= vocabulary_size)
     check = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(outside)),
@@ -47,8 +47,28 @@ def check_token_ids(token_ids, vocabulary_size, endpoint):
         ],
         summarize=16,
     )
-    with tf.control_dependencies([check]):
+    empty = tf.reduce_all(tf.equal(token_ids, 0), axis=1)
+    padding = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(empty)),
+        [f"{endpoint}: empty caption (every id is padding) at these batch indices:",
+         tf.reshape(tf.where(empty), [-1])],
+        summarize=16,
+    )
+    with tf.control_dependencies([check, padding]):
         return tf.identity(token_ids)
+
+
+def check_utf8(strings, endpoint):
+    """Asserts every string of a 1-D batch is valid UTF-8; returns it with the check attached."""
+    valid = tf.equal(tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="replace"), strings)
+    check = tf.debugging.Assert(
+        tf.reduce_all(valid),
+        [f"{endpoint}: captions must be UTF-8 text; invalid bytes at these batch indices:",
+         tf.reshape(tf.where(tf.logical_not(valid)), [-1])],
+        summarize=16,
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(strings)
 
 
 def check_pixels(pixels, endpoint):

@@ -9,7 +9,8 @@ Endpoints (methods of `tf.saved_model.load(path)`, also in `.signatures`):
 - `encode_image_tensor(images)`: float32 `(B, S, S, 3)` normalised -> as `encode_image`.
 - `encode_text(captions)`: string `(B,)` UTF-8 -> `global` T_G `(B, d)`, `genes` F_G
   `(B, L', d)`, `gene_mask` bool `(B, L')`.
-- `encode_text_ids(token_ids)`: int32 `(B, L)`, 0-padded -> as `encode_text`.
+- `encode_text_ids(token_ids)`: int32 `(B, L)`, 0-padded, L the model's caption length,
+  no row all padding -> as `encode_text`.
 - `score(fused, regions, region_mask, genes, gene_mask)`: I images against C captions ->
   `(I, C)` ROAM scores.
 
@@ -44,7 +45,6 @@ scores = dove.score(images["fused"], images["regions"], images["region_mask"],
 
 import os
 import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
@@ -56,9 +56,11 @@ from dove_keras.export.metadata import write_metadata
 from dove_keras.export.raw_inputs import check_pixels
 from dove_keras.export.raw_inputs import check_string_batch
 from dove_keras.export.raw_inputs import check_token_ids
+from dove_keras.export.raw_inputs import check_utf8
 from dove_keras.models.scoring import cosine_matrix
 from dove_keras.models.scoring import roam_scores
 from dove_keras.utils.files import replace_folder
+from dove_keras.utils.files import staging_folder
 
 ENDPOINTS = ("encode_image", "encode_image_pixels", "encode_image_tensor", "encode_text", "encode_text_ids", "score")
 
@@ -102,7 +104,7 @@ def export_saved_model(retriever, path, overwrite=False):
         return export_through_tensorflow(retriever, path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    staging = staging_folder(prefix=".export-", parent=parent)
     try:
         archive, shapes = build_archive(retriever)
         archive.write_out(staging, verbose=False)
@@ -159,7 +161,7 @@ def build_archive(retriever):
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="captions")])
     def encode_text(captions):
-        captions = check_string_batch(captions, "encode_text", "caption")
+        captions = check_utf8(check_string_batch(captions, "encode_text", "caption"), "encode_text")
         return encode_text_ids(preprocessor.token_ids(captions))
 
     for name, function in (("encode_text_ids", encode_text_ids), ("encode_image", encode_image),
@@ -237,6 +239,7 @@ def _metadata(retriever, shapes, backend):
         "gene_count": shapes["genes"],
         "use_roam": bool(retriever.use_roam),
         "lambda_global": float(retriever.lambda_global),
+        "fingerprint": retriever.fingerprint(),
         "exported_from_backend": backend,
         "endpoints": list(ENDPOINTS),
         "loading": "import tensorflow, tensorflow_text; tf.saved_model.load(path)",

@@ -49,6 +49,10 @@ class SceneError(UsageError):
     """A scene file is unreadable, or the tiling or band options do not fit it."""
 
 
+class UnreadableScene(SceneError):
+    """A scene file that cannot be opened or whose pixels cannot be read (damaged)."""
+
+
 def crs_string(crs):
     """"EPSG:xxxx" for a CRS with an EPSG code, else its WKT; None for no CRS."""
     if crs is None:
@@ -62,7 +66,7 @@ def open_raster(path):
 
     Raises:
         ImportError: rasterio is not installed.
-        SceneError: the file is missing or not a raster GDAL can read.
+        UnreadableScene: the file is missing or not a raster GDAL can read.
     """
     rasterio = require("rasterio")
     with warnings.catch_warnings():
@@ -70,7 +74,7 @@ def open_raster(path):
         try:
             return rasterio.open(path)
         except rasterio.errors.RasterioIOError as error:
-            raise SceneError(f"{path}: cannot open as a raster ({error})") from None
+            raise UnreadableScene(f"{path}: cannot open as a raster ({error})") from None
 
 
 class Scene:
@@ -216,12 +220,17 @@ class Scene:
         """Reads bands as (values, valid): `valid` is False at nodata and non-finite
         values, or None when the file has no nodata and every value is finite."""
         dataset = self._open()
-        with require("rasterio").Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            if self._masked:
-                data = dataset.read(indexes, masked=True, **kwargs)
-                values, valid = data.data, ~np.ma.getmaskarray(data)
-            else:
-                values, valid = dataset.read(indexes, **kwargs), None
+        rasterio = require("rasterio")
+        try:
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+                if self._masked:
+                    data = dataset.read(indexes, masked=True, **kwargs)
+                    values, valid = data.data, ~np.ma.getmaskarray(data)
+                else:
+                    values, valid = dataset.read(indexes, **kwargs), None
+        except rasterio.errors.RasterioError as error:
+            raise UnreadableScene(f"{self.path}: the pixels cannot be read, the file is damaged "
+                             f"({error.__cause__ or error})") from None
         if values.dtype.kind == "f":
             finite = np.isfinite(values)
             if not finite.all():

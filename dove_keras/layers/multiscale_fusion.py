@@ -56,6 +56,9 @@ class MultiscaleFusion(keras.layers.Layer):
         fused_shape = tuple(p4_shape[:-1]) + (4 * self.embedding_dim,)
         self.fuse.build(fused_shape)
         self.norm.build(tuple(p4_shape[:-1]) + (self.embedding_dim,))
+        self.p3_pool.build(tuple(p3_shape[:-1]) + (self.embedding_dim,))
+        self.p5_upsample.build(tuple(p5_shape[:-1]) + (2 * self.embedding_dim,))
+        self.grid_pool.build(tuple(p4_shape[:-1]) + (self.embedding_dim,))
 
     def call(self, inputs, training=None):
         p3, p4, p5 = inputs

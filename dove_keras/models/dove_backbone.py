@@ -5,6 +5,7 @@ import keras_hub
 
 from dove_keras.models.batch_similarity import BatchSimilarity
 from dove_keras.models.image_encoder import ImageEncoder
+from dove_keras.models.preset_checks import CheckedPreset
 from dove_keras.models.text_encoder import TextEncoder
 
 REGION_SOURCES = ("grid", "precomputed")
@@ -36,7 +37,7 @@ def check_backbone_arguments(
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVEBackbone(keras_hub.models.Backbone):
+class DOVEBackbone(CheckedPreset, keras_hub.models.Backbone):
     """Direction-oriented visual-semantic embedding towers (DESIGN section 1).
 
     The image tower gives the global embedding V_M and, with ROAM, the

@@ -4,6 +4,8 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.preset_checks import CheckedPreset
 from dove_keras.models.tf_preprocessing import tf_preprocessing
 from dove_keras.preprocessing.images import check_image_size
 from dove_keras.preprocessing.images import imagenet_normalization
@@ -22,7 +24,7 @@ STRETCH_ADVICE = (
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVEImageConverter(keras_hub.layers.ImageConverter):
+class DOVEImageConverter(CheckedPreset, keras_hub.layers.ImageConverter):
     """Turns raw images into normalised `(B, S, S, 3)` float32 model inputs.
 
     Inputs are 8-bit pixel arrays (uint8 or float in [0, 255], `(H, W, 3)`
@@ -42,6 +44,8 @@ class DOVEImageConverter(keras_hub.layers.ImageConverter):
         scale: per-channel scale (default `1 / (255 * ImageNet std)`).
         offset: per-channel offset (default `-ImageNet mean / std`).
     """
+
+    backbone_cls = DOVEBackbone
 
     def __init__(self, image_size=256, scale=None, offset=None, **kwargs):
         if isinstance(image_size, int):

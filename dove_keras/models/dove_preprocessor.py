@@ -7,12 +7,13 @@ import tensorflow as tf
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_image_converter import DOVEImageConverter
 from dove_keras.models.dove_tokenizer import DOVETokenizer
+from dove_keras.models.preset_checks import CheckedPreset
 from dove_keras.models.tf_preprocessing import tf_preprocessing
 from dove_keras.preprocessing.captions import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVEPreprocessor(keras_hub.models.Preprocessor):
+class DOVEPreprocessor(CheckedPreset, keras_hub.models.Preprocessor):
     """Tokenises captions and converts images for `DOVEBackbone` (TensorFlow ops).
 
     It runs inside `tf.data` (the training and evaluation pipelines map it;

@@ -7,6 +7,8 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from dove_keras.models.dove_backbone import DOVEBackbone
+from dove_keras.models.preset_checks import CheckedPreset
 from dove_keras.preprocessing.captions import OOV_ID
 from dove_keras.preprocessing.captions import PAD_ID
 from dove_keras.preprocessing.captions import check_vocabulary
@@ -20,7 +22,7 @@ OOV_TOKEN = "<oov>"
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVETokenizer(keras_hub.tokenizers.Tokenizer):
+class DOVETokenizer(CheckedPreset, keras_hub.tokenizers.Tokenizer):
     """Splits normalised captions on spaces and maps words to ids (tensorflow-text).
 
     Normalisation follows `dove_keras.preprocessing.captions` (lower-case, keep
@@ -39,6 +41,8 @@ class DOVETokenizer(keras_hub.tokenizers.Tokenizer):
     tokenizer(["A plane!", "a red plane"])  # [[2, 3], [2, 1, 3]] (ragged)
     ```
     """
+
+    backbone_cls = DOVEBackbone
 
     def __init__(self, vocabulary=None, **kwargs):
         super().__init__(**kwargs)
@@ -99,7 +103,10 @@ class DOVETokenizer(keras_hub.tokenizers.Tokenizer):
     def detokenize(self, inputs):
         """Space-joined words of id sequences (padding dropped, unknown words as `<oov>`)."""
         table = tf.constant(self.get_vocabulary())
-        ids = tf.convert_to_tensor(inputs)
+        try:
+            ids = tf.convert_to_tensor(inputs)
+        except ValueError:  # rows of different lengths, e.g. `tokenize`'s output on JAX or torch
+            ids = tf.ragged.constant(inputs)
         words = tf.gather(table, tf.cast(ids, tf.int32))
         words = tf.where(tf.equal(ids, PAD_ID), "", words)
         joined = tf.strings.reduce_join(words, axis=-1, separator=" ")

@@ -161,7 +161,13 @@ class ImageEncoder(keras.layers.Layer):
 
 
 def _with_policy(backbone, policy):
-    """`backbone` computing under `policy` (a copy with the same weights if it differs)."""
+    """`backbone` computing under `policy` (a copy with the same weights if it differs).
+
+    Under a quantization map (`DTypePolicyMap`, the policy of a quantized
+    model) the backbone takes the map's default: keras quantizes Dense and
+    Embedding layers, and the backbone has none.
+    """
+    policy = _base_policy(policy)
     if backbone.dtype_policy.name == policy.name:
         return backbone
     copy = type(backbone).from_config({**backbone.get_config(), "dtype": policy.name})
@@ -169,8 +175,15 @@ def _with_policy(backbone, policy):
     return copy
 
 
+def _base_policy(policy):
+    """The policy itself, or the default policy of a `DTypePolicyMap`."""
+    if isinstance(policy, keras.dtype_policies.DTypePolicyMap):
+        return policy.default_policy
+    return policy
+
+
 def _pyramid_model(backbone):
-    """The backbone's P3, P4, P5 outputs as one model sharing its layers.
+    """The backbone's P3, P4, P5 outputs as one model sharing its layers, under its dtype policy.
 
     Its max pooling is `FastMaxPooling2D` (the same outputs and gradient,
     faster on the CPU of JAX and torch).
@@ -178,7 +191,9 @@ def _pyramid_model(backbone):
     pyramid = keras.Model(
         backbone.inputs, [backbone.pyramid_outputs[level] for level in PYRAMID_LEVELS], name="pyramid"
     )
-    return keras.models.clone_model(pyramid, clone_function=_fast_max_pooling)
+    pyramid = keras.models.clone_model(pyramid, clone_function=_fast_max_pooling)
+    pyramid.dtype_policy = backbone.dtype_policy
+    return pyramid
 
 
 def _fast_max_pooling(layer):

@@ -6,6 +6,7 @@ search take either. `RetrievalTask.from_preset(path)` returns the task the
 preset holds.
 """
 
+import hashlib
 import os
 
 import keras
@@ -15,10 +16,11 @@ import tensorflow as tf
 from keras import ops
 
 from dove_keras.data.images import load_image
+from dove_keras.models.preset_checks import CheckedPreset
 from dove_keras.models.scoring import cosine_matrix
 
 
-class RetrievalTask(keras_hub.models.Task):
+class RetrievalTask(CheckedPreset, keras_hub.models.Task):
     """The shared interface (not a model itself; subclasses set `backbone_cls`).
 
     Subclasses implement `encode_image(images, regions=None, region_mask=None)`
@@ -61,6 +63,23 @@ class RetrievalTask(keras_hub.models.Task):
         """Features of caption strings (tokenised by the preprocessor)."""
         token_ids = self._require_preprocessor().token_ids(raw_batch(captions))
         return self.encode_text(token_ids.numpy())
+
+    def fingerprint(self):
+        """16 hex digits of sha256 over the weights and the preprocessing (vocabulary, sizes, normalisation).
+
+        The same for the model in memory, its preset, its `.keras` file and its
+        SavedModel export (recorded in the export's metadata): a search index
+        names the model it was built with by it.
+        """
+        self._require_preprocessor()
+        preprocessor = self.preprocessor
+        digest = hashlib.sha256(f"{self.image_size}/{preprocessor.sequence_length}/".encode())
+        digest.update("\n".join(preprocessor.tokenizer.vocabulary).encode())
+        converter = preprocessor.image_converter
+        digest.update(np.asarray(list(converter.scale) + list(converter.offset), "float64").tobytes())
+        for weight in self.backbone.weights:
+            digest.update(np.ascontiguousarray(ops.convert_to_numpy(weight)).tobytes())
+        return digest.hexdigest()[:16]
 
     def _require_preprocessor(self):
         if self.preprocessor is None:

@@ -4,8 +4,8 @@ Every one carries its preprocessor (vocabulary, caption length, image size),
 so nothing else is needed to open it. All give the same interface:
 `encode_pixels` (float pixels in [0, 255] at `image_size`), `encode_texts`
 (caption strings), `score` (ROAM, pairwise) and a `fingerprint` that ties an
-index to the model that built it (a hash of the export's or preset's files,
-or of an in-memory model's weights and preprocessing).
+index to the model that built it (`DOVERetriever.fingerprint`: a hash of the
+weights and preprocessing, the same for a model, its preset and its export).
 """
 
 import hashlib
@@ -62,7 +62,7 @@ class SavedModelEncoder:
         self.sequence_length = metadata["sequence_length"]
         self.use_roam = metadata["use_roam"]
         self.lambda_global = metadata["lambda_global"]
-        self.fingerprint = hash_folder(self.path)
+        self.fingerprint = metadata.get("fingerprint") or hash_folder(self.path)  # older exports: their files
         self._tf = tf
         self._model = tf.saved_model.load(self.path)
 
@@ -126,16 +126,7 @@ class KerasEncoder:
         self.sequence_length = model.preprocessor.sequence_length
         self.use_roam = model.use_roam
         self.lambda_global = model.lambda_global
-        self.fingerprint = hash_folder(self.path) if self.path else self._weights_hash()
-
-    def _weights_hash(self):
-        preprocessor = self._model.preprocessor
-        digest = hashlib.sha256(f"{self.image_size}/{self.sequence_length}/".encode())
-        digest.update("\n".join(preprocessor.tokenizer.vocabulary).encode())
-        digest.update(np.asarray(preprocessor.image_converter.scale + preprocessor.image_converter.offset).tobytes())
-        for weight in self._model.backbone.weights:
-            digest.update(np.ascontiguousarray(self._ops.convert_to_numpy(weight)).tobytes())
-        return digest.hexdigest()[:16]
+        self.fingerprint = model.fingerprint()
 
     def spec(self):
         """What `load_encoder` needs to open this model again (None: a model in memory)."""

@@ -99,6 +99,7 @@ class SceneTiles:
     def __init__(self, paths, tile_size, stride=None, bands=None, percentiles=(2.0, 98.0)):
         from dove_keras.geo import Scene
         from dove_keras.geo import list_scenes
+        from dove_keras.geo.scenes import UnreadableScene
 
         files = []
         for path in paths:
@@ -107,6 +108,8 @@ class SceneTiles:
                 files += [os.path.join(path, name) for name in list_scenes(path)]
             elif os.path.isfile(path) and path.lower().endswith(TIFF_EXTENSIONS):
                 files.append(path)
+            elif not os.path.exists(path):
+                raise ValueError(f"{path}: not found")
             else:
                 raise ValueError(f"{path}: neither a .tif/.tiff scene nor a folder of them")
         if not files:
@@ -123,7 +126,14 @@ class SceneTiles:
             self.scenes[name] = Scene(
                 path, tile_size, stride, None if bands is None else tuple(bands), tuple(percentiles), name=name,
             )
-        self.notes = sorted({f"{name}: {scene.note}" for name, scene in self.scenes.items() if scene.note})
+        self.unopenable, notes = {}, set()
+        for name, scene in self.scenes.items():
+            try:
+                if scene.note:
+                    notes.add(f"{name}: {scene.note}")
+            except UnreadableScene as error:  # listed as unreadable by the index, like a damaged image
+                self.unopenable[name] = str(error)
+        self.notes = sorted(notes)
 
     def description(self):
         return {"kind": self.kind, "root": self.root, **self.options}
@@ -132,6 +142,9 @@ class SceneTiles:
         found = []
         for name, scene in self.scenes.items():
             size, modified = _stat(scene.path)
+            if name in self.unopenable:
+                found.append(Item(name, name, size, modified))
+                continue
             for tile in scene.tiles():
                 found.append(Item(
                     tile.key, name, size, modified, tuple(int(v) for v in tile.window), tile.crs,
@@ -140,7 +153,11 @@ class SceneTiles:
         return found
 
     def read(self, item):
-        """`(picture, None)` or `(None, "nodata" | "empty")`."""
+        """`(picture, None)` or `(None, "nodata" | "empty")`; raises `SceneError` for an unreadable one."""
+        if item.source in self.unopenable:
+            from dove_keras.geo.scenes import UnreadableScene
+
+            raise UnreadableScene(self.unopenable[item.source])
         return self.scenes[item.source].read_tile(item.window)
 
     def full_path(self, source):

@@ -5,18 +5,20 @@ import logging
 import os
 import shutil
 
-import h5py
 import keras
 import numpy as np
 
 from dove_keras.errors import UsageError
 from dove_keras.utils.files import atomic_write_json
+from dove_keras.utils.weights_files import READ_ERRORS
+from dove_keras.utils.weights_files import check_weights_file
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.weights.h5"
 KEPT_BACKUPS = 2  # the newest, and the one before it in case the newest is damaged
+_WARNED = set()  # damaged backups already reported by this process
 
 
 class BackupError(UsageError):
@@ -35,7 +37,8 @@ class ResumableBackup(keras.callbacks.Callback):
     `SeedGenerator` state and the position (epoch, batches done in it) in
     `state.json`; a folder without a readable `state.json` is incomplete.
     The two newest backups are kept: when the newest is damaged (a truncated
-    file), `position` and `restore` say so and use the one before. The runner
+    file, or one damaged inside), `position` and `restore` say so (once)
+    and use the one before. The runner
     then feeds only the batches not yet trained on
     (`dove_keras.training.runner.run_training`).
 
@@ -122,7 +125,7 @@ class ResumableBackup(keras.callbacks.Callback):
         folder, state = found[0]
         try:
             _load(model, folder, state)
-        except (OSError, ValueError) as error:
+        except READ_ERRORS as error:
             raise BackupError(_no_backup_message(backup_dir, [f"{folder}: {error}"])) from None
         return state["epoch"], state["batches_done"]
 
@@ -168,16 +171,17 @@ def _usable_backups(backup_dir):
             missing = {"epoch", "batches_done", "seed_generator_states"} - set(state)
             if missing:
                 raise KeyError(f"no {', '.join(sorted(missing))}")
-            with h5py.File(os.path.join(folder, WEIGHTS_FILE), "r"):
-                pass  # a truncated weights file does not open
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            check_weights_file(os.path.join(folder, WEIGHTS_FILE))
+        except READ_ERRORS as error:
             problems.append(f"{folder}: {error.__class__.__name__}: {error}")
             continue
         usable.append((folder, state))
     if problems and not usable:
         raise BackupError(_no_backup_message(backup_dir, problems))
     for problem in problems:
-        logger.warning("skipping a damaged backup (%s)", problem)
+        if problem not in _WARNED:
+            _WARNED.add(problem)
+            logger.warning("skipping a damaged backup (%s)", problem)
     return usable
 
 

@@ -13,6 +13,7 @@ from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 from dove_keras.models import build_image_backbone
 from dove_keras.models.image_backbones import image_normalization
+from dove_keras.models.presets import first_line
 from dove_keras.models.presets import load_preset
 from dove_keras.training.schedules import step_decay_schedule
 
@@ -81,7 +82,11 @@ def load_trained(config, weights, precision=None):
         model = keras.saving.load_model(weights)
     else:
         model = build_retriever(config)
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except (ValueError, KeyError) as error:  # Keras lists every mismatching layer on many lines
+            raise ValueError(f"{weights}: not weights of this config's model ({first_line(error)}); pass "
+                             "the config it was trained with") from None
     return model if precision is None else with_precision(model, precision)
 
 

@@ -6,18 +6,22 @@ removed first: a folder never mixes two runs.
 """
 
 import glob
+import json
 import os
 import shutil
 
 import yaml
 
 from dove_keras.errors import UsageError
+from dove_keras.utils.files import atomic_write_json
+from dove_keras.utils.files import sha256_file
 
 CONFIG_FILE = "config.yaml"
+INPUTS_FILE = "inputs.json"  # sha256 of the input files whose content the config does not hold
 BACKUP_DIR = "backup"
 FINISHED_MARKERS = ("model.keras", "preset", "final.weights.h5")
 RUN_FILES = (
-    CONFIG_FILE, BACKUP_DIR, "history.csv", "best.weights.h5", "final.weights.h5", "model.keras",
+    CONFIG_FILE, INPUTS_FILE, BACKUP_DIR, "history.csv", "best.weights.h5", "final.weights.h5", "model.keras",
     "preset", "curves.png", "results_*.csv", "results_*.md", "examples_*.png",
 )
 
@@ -32,15 +36,15 @@ def check_run_folder(config):
     saved = os.path.join(out, CONFIG_FILE)
     if not os.path.isfile(saved):
         return
-    differing = config_differences(load_saved_config(saved), config.to_dict())
+    differing = run_differences(config)
     interrupted = os.path.isdir(os.path.join(out, BACKUP_DIR))
     finished = not interrupted and any(os.path.exists(os.path.join(out, m)) for m in FINISHED_MARKERS)
     if differing and (interrupted or finished):
-        kind = "an interrupted" if interrupted else "a finished"
+        kind, use = ("an interrupted", "resume it") if interrupted else ("a finished", "evaluate it")
         raise UsageError(
-            f"{out} holds {kind} run of another config (different: {', '.join(differing)}); resume it "
-            f"with its own config ({saved}), choose another output_dir, or pass --overwrite to "
-            "replace it"
+            f"{out} holds {kind} run of another config (different: {', '.join(differing)}); {use} "
+            f"with its own config ({saved}) and input files, choose another output_dir, or pass "
+            "--overwrite to replace it"
         )
     if finished:
         raise UsageError(
@@ -54,8 +58,34 @@ def is_resumable(config):
     saved = os.path.join(config.output_dir, CONFIG_FILE)
     return (
         os.path.isdir(os.path.join(config.output_dir, BACKUP_DIR)) and os.path.isfile(saved)
-        and not config_differences(load_saved_config(saved), config.to_dict())
+        and not run_differences(config)
     )
+
+
+def run_differences(config):
+    """The config keys, and the input files by content, in which `config` differs from its run's."""
+    out = config.output_dir
+    differing = config_differences(load_saved_config(os.path.join(out, CONFIG_FILE)), config.to_dict())
+    try:
+        with open(os.path.join(out, INPUTS_FILE), encoding="utf-8") as f:
+            recorded = json.load(f)
+    except (OSError, ValueError):
+        return differing  # a run from before the record: its config is all there is to compare
+    current = input_digests(config)
+    changed = sorted(k for k in recorded if k not in differing and recorded[k] != current.get(k))
+    return differing + [f"{key} (its content)" for key in changed]
+
+
+def input_digests(config):
+    """`{config key: sha256}` of the run's input files read by content (vocabulary, word vectors)."""
+    paths = {"data.vocabulary": config.data.vocabulary,
+             "initialization.word_embeddings": config.initialization.word_embeddings}
+    return {key: sha256_file(path) for key, path in paths.items() if path and os.path.isfile(path)}
+
+
+def record_inputs(config):
+    """Writes `inputs.json`: the digests `run_differences` compares on resume."""
+    atomic_write_json(os.path.join(config.output_dir, INPUTS_FILE), input_digests(config))
 
 
 def remove_run(out):

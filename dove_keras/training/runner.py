@@ -2,6 +2,7 @@
 
 Output folder (`config.output_dir`):
     config.yaml            the run's full configuration
+    inputs.json            sha256 of its vocabulary (and word vectors): a resume checks them
     backup/                resumable state while training (removed at the end)
     history.csv            one row per epoch: losses and validation recalls
     best.weights.h5        the weights of the best validation mR
@@ -38,6 +39,7 @@ from dove_keras.training.factory import load_trained
 from dove_keras.training.run_folder import BACKUP_DIR
 from dove_keras.training.run_folder import CONFIG_FILE
 from dove_keras.training.run_folder import check_run_folder
+from dove_keras.training.run_folder import record_inputs
 from dove_keras.training.run_folder import remove_run
 from dove_keras.training.seeding import epoch_seed
 from dove_keras.training.seeding import seed_everything
@@ -112,6 +114,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     epoch, done = ResumableBackup.position(backup_dir)  # a damaged backup fails here, before any write
     os.makedirs(output_dir, exist_ok=True)
     save_config(config, os.path.join(output_dir, CONFIG_FILE))
+    record_inputs(config)
     data = config.data
     warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
     if verbose and warning:
@@ -166,7 +169,8 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     return TrainingResult(model, frame, test, output_dir)
 
 
-def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None):
+def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None, output_dir=None,
+                   name=None):
     """Evaluates a trained model on a split and writes the results and examples.
 
     Args:
@@ -177,14 +181,17 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=
         mode: "roam" or "global" (default: `evaluation.mode`).
         verbose: 0 silent, 1 progress and summary.
         precision: the dtype policy to evaluate under (default: the model's).
+        output_dir: the folder of the result files (default: `config.output_dir`).
+        name: the label of the results (default: `config.name`).
 
     Returns:
         The `EvaluationResult`.
     """
     seed_everything(config.seed, deterministic=False)
     model = load_trained(config, weights, precision)
-    os.makedirs(config.output_dir, exist_ok=True)
-    return evaluate_split(config, model, split or config.data.test_split, mode, verbose)
+    output_dir = output_dir or config.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    return evaluate_split(config, model, split or config.data.test_split, mode, verbose, output_dir, name)
 
 
 def train_stream(config, first_epoch, end_epoch, skip=0):

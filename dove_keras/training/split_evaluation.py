@@ -27,16 +27,17 @@ def eval_datasets(config, split):
     )
 
 
-def evaluate_split(config, model, split, mode=None, verbose=1):
+def evaluate_split(config, model, split, mode=None, verbose=1, output_dir=None, name=None):
     """Evaluates `model` on `split` and writes the results and the example sheet.
 
-    Files, in `config.output_dir`: `results_{split}_{mode}.csv` and `.md`,
-    `examples_{split}.png`.
+    Files, in `output_dir` (default: `config.output_dir`): `results_{split}_{mode}.csv`
+    and `.md`, `examples_{split}.png`. `name` labels the results (default: `config.name`).
 
     Returns:
         The `EvaluationResult`.
     """
     mode = mode or config.evaluation.mode
+    output_dir = output_dir or config.output_dir
     images, captions = eval_datasets(config, split)
     result = evaluate_model(
         model, images, captions, mode=mode, chunk_size=config.evaluation.chunk_size,
@@ -44,17 +45,17 @@ def evaluate_split(config, model, split, mode=None, verbose=1):
     )
     num_images, num_captions = result.similarity.shape
     row = {
-        "experiment": config.name, "split": split, "mode": mode, **result.metrics,
+        "experiment": name or config.name, "split": split, "mode": mode, **result.metrics,
         "images": num_images, "captions": num_captions,
         "encode_s": round(result.timings["encode_images"] + result.timings["encode_captions"], 2),
         "score_s": round(result.timings["score"], 2),
     }
     frame = results_frame([row])
-    stem = os.path.join(config.output_dir, f"results_{split}_{mode}")
+    stem = os.path.join(output_dir, f"results_{split}_{mode}")
     csv_path, md_path = write_results(frame, stem)
     shown = example_indices(result.similarity)
     pictures, texts = read_split_examples(config.data.prepared_dir, split, shown)
-    sheet = os.path.join(config.output_dir, f"examples_{split}.png")
+    sheet = os.path.join(output_dir, f"examples_{split}.png")
     retrieval_example_sheet(
         result.similarity, pictures, texts, sheet,
         captions_per_image=config.evaluation.captions_per_image,

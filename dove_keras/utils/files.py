@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 
 
 @contextlib.contextmanager
@@ -42,6 +43,19 @@ def atomic_write_text(path, text):
 def atomic_write_json(path, value):
     """Writes JSON atomically (indented, keys sorted)."""
     atomic_write_text(path, json.dumps(value, indent=1, sort_keys=True))
+
+
+def staging_folder(parent, prefix):
+    """A new empty folder in `parent` to fill and then move into place with `replace_folder`.
+
+    Unlike `tempfile.mkdtemp` (always `drwx------`), its mode follows the umask
+    like any `mkdir`, so the folder it becomes is as readable as the user's others.
+    """
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o777 & ~mask)
+    return path
 
 
 def replace_folder(staging, path):
