@@ -19,9 +19,9 @@ from dove_keras import cli
 from dove_keras.data.images import ImageError
 from dove_keras.data.images import load_image
 from dove_keras.errors import UsageError
+from dove_keras.models.presets import save_preset
 from dove_keras.training import save_config
 from dove_keras.training.backup import ResumableBackup
-from dove_keras.training.factory import save_preset
 from dove_keras.training.run_folder import check_run_folder
 from dove_keras.training.run_folder import is_resumable
 from dove_keras.training.run_folder import record_inputs
