@@ -13,8 +13,10 @@ bending the model to it:
   and the dtype check of the pyramid (item 17) is `test_pyramid_follows_the_policy`.
 - `run_layer_test` calls a layer on one tensor or a dict; the attention
   layers (IFA, IGA, DTGA, region features) take several tensors and a mask,
-  so only `MLP`, `FastMaxPooling2D` and `MultiscaleFusion` (a list) go
-  through it; the others keep their NumPy reference tests.
+  so only `MLP` and `FastMaxPooling2D` go through it; the others keep their
+  NumPy reference tests. Its precision check calls `compute_output_spec` on
+  NumPy inputs, which Keras's own layers (MaxPooling2D, Dense) reject: the
+  layers' policies are checked through the backbone instead.
 The project's numeric reference tests stay the ground truth for the outputs.
 """
 
@@ -36,9 +38,6 @@ from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 
 BACKEND = keras.backend.backend()
-# The harness's precision check calls `compute_output_spec` on NumPy inputs, which Keras's
-# own layers (MaxPooling2D, Dense) reject; the layers' policies are checked through the backbone.
-NUMPY_SPEC = None
 ONE_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow", reason="CI time: the same Keras code on every backend")
 
 
@@ -135,12 +134,12 @@ class DOVELayersHarnessTest(test_case.TestCase):
             cls=MLP, init_kwargs={"hidden_dim": 8, "output_dim": 4, "dropout": 0.1},
             input_data=np.ones((2, 6), "float32"), expected_output_shape=(2, 4),
             expected_num_trainable_weights=4, expected_num_non_trainable_variables=1,  # dropout's seed
-            run_precision_checks=False,  # see NUMPY_SPEC
+            run_precision_checks=False,  # see the module docstring
         )
 
     def test_fast_max_pooling(self):
         self.run_layer_test(
             cls=FastMaxPooling2D, init_kwargs={"pool_size": 2},
             input_data=np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3),
-            expected_output_shape=(2, 2, 2, 3), run_precision_checks=False,  # see NUMPY_SPEC
+            expected_output_shape=(2, 2, 2, 3), run_precision_checks=False,  # see the module docstring
         )
