@@ -24,6 +24,7 @@ The torch backend has no data-parallel support here.
 import contextlib
 
 import keras
+import tensorflow as tf
 
 MULTI_WORKER_HELP = (
     "JAX reads KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES and "
@@ -92,8 +93,6 @@ def _jax_data_parallel(name, batch_size, progress):
 
 @contextlib.contextmanager
 def _tensorflow_strategy(name, batch_size, progress):
-    import tensorflow as tf
-
     if name == "multi_worker":
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
@@ -103,10 +102,25 @@ def _tensorflow_strategy(name, batch_size, progress):
     _check_split(batch_size, count, name)
     if progress:
         kind = type(strategy).__name__
-        print(f"Data-parallel training (TensorFlow {kind}) on {count} replica(s): "
+        print(f"Data-parallel training (TensorFlow {kind}) on {count} replica(s); this worker's: "
               f"{', '.join(strategy.extended.worker_devices)}")
     with strategy.scope():
         yield count
+
+
+def split_batches_between_workers(dataset):
+    """`dataset` with each global batch split between the replicas (tf.distribute's DATA sharding).
+
+    Every worker reads the whole dataset and keeps its replicas' slices of
+    each global batch (as Keras does between JAX processes), so the global
+    batches are those of a one-device run and the workers' slices are
+    disjoint. tf.distribute's default would shard by file, which changes the
+    batches and needs at least one file per worker. Without a strategy the
+    option is ignored.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def _check_split(batch_size, count, name):
