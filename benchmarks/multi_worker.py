@@ -15,7 +15,7 @@ step that differs by more than 1e-4 relative), the median step time as
 steps/s and examples/s, and the validation mR after the steps. `--exact`
 freezes the image backbone and turns dropout off (the tests' set-up).
 
-    python benchmarks/multi_worker.py                              # both engines, 25 steps
+    python benchmarks/multi_worker.py                              # both engines, one epoch of 10 steps
     python benchmarks/multi_worker.py --engines tensorflow --steps 10 --exact
 """
 
@@ -41,6 +41,7 @@ def measure(args):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from dove_keras.metrics.evaluation import evaluate_model
+    from dove_keras.training.config import load_config
     from dove_keras.training.distribution import distribution_scope
     from dove_keras.training.factory import build_retriever
     from dove_keras.training.factory import compile_for_training
@@ -48,8 +49,8 @@ def measure(args):
     from dove_keras.training.seeding import seed_everything
     from dove_keras.training.split_evaluation import eval_datasets
 
-    config = experiment_config(args)
-    config.distribution = args.setup
+    # The parent's config: a TensorFlow worker must start its strategy before any TF op.
+    config = load_config(config_file(args), {"distribution": args.setup})
     losses, times = [], []
 
     class Recorder(keras.callbacks.Callback):
@@ -87,6 +88,10 @@ def experiment_config(args):
         config.model.train_image_backbone = False
         config.model.dropout = config.model.word_dropout = 0.0
     return config
+
+
+def config_file(args):
+    return os.path.join(args.output_dir, "experiment_exact.yaml" if args.exact else "experiment.yaml")
 
 
 def free_ports(count):
@@ -170,8 +175,9 @@ def report(engine, results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
-    parser.add_argument("--steps", type=int, default=25, help="training steps per set-up (default 25)")
-    parser.add_argument("--num-images", type=int, default=400, help="generated scenes (default 400)")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per set-up (default 10)")
+    parser.add_argument("--num-images", type=int, default=160,
+                        help="generated scenes (default 160: one epoch of 10 steps of 64 captions)")
     parser.add_argument("--exact", action="store_true", help="frozen image backbone, no dropout")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per set-up (default 600)")
     parser.add_argument("--output-dir", default=os.path.join("dove_runs", "multi_worker_benchmark"),
@@ -182,14 +188,20 @@ def main(argv=None):
     if args.setup:
         print(json.dumps(measure(args)))
         return 0
-    experiment_config(args)  # the data, once, before processes share it
+    from dove_keras.training.config import save_config
+
+    save_config(experiment_config(args), config_file(args))  # the data, once, before processes share it
     everything = {}
     for engine in args.engines:
-        everything[engine] = {setup: run_setup(args, engine, setup) for setup in SETUPS}
+        everything[engine] = {}
+        for setup in SETUPS:
+            tick = time.perf_counter()
+            everything[engine][setup] = run_setup(args, engine, setup)
+            print(f"{engine} {setup}: {time.perf_counter() - tick:.0f} s", flush=True)
+            if args.json:  # kept as it goes: a later set-up may time out
+                with open(args.json, "w") as f:
+                    json.dump(everything, f)
         report(engine, everything[engine])
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(everything, f)
     return 0
 
 
