@@ -1,6 +1,6 @@
-"""Trains the tiny experiment on 1 device, then on 2 virtual CPU devices (a subprocess).
+"""Trains an experiment on 1 device, then on 2 virtual CPU devices (a subprocess).
 
-Usage: KERAS_BACKEND=jax|tensorflow python distribution_worker.py DATA_ROOT OUT_DIR
+Usage: KERAS_BACKEND=jax|tensorflow python distribution_worker.py EXPERIMENT_YAML OUT_DIR
 
 The two devices are made before the backend starts: `XLA_FLAGS` for JAX, two
 logical CPUs for TensorFlow. Writes `OUT_DIR/losses.json` (per-step running
@@ -24,14 +24,10 @@ if keras.backend.backend() == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from training_fixtures import tiny_config  # noqa: E402
-
+from dove_keras.training.config import load_config  # noqa: E402
 from dove_keras.training.distribution import DistributionError  # noqa: E402
 from dove_keras.training.runner import run_training  # noqa: E402
 
-# Frozen backbone (batch norm in inference mode) and no dropout: then a step
-# computes the same function of the global batch on any number of devices.
-MODEL = {"train_image_backbone": False, "dropout": 0.0, "word_dropout": 0.0}
 DISTRIBUTIONS = ("none", "data_parallel")
 
 
@@ -47,20 +43,17 @@ class StepLosses(keras.callbacks.Callback):
 
 
 def probe_inputs(config):
+    """Fixed images and token ids to compare models on."""
     rng = np.random.default_rng(0)
     side, length = config.data.image_size, config.data.sequence_length
     images = rng.uniform(0, 255, (2, side, side, 3)).astype("float32")
     return images, rng.integers(2, 12, (3, length)).astype("int32")
 
 
-def main(data_root, out_dir):
+def main(experiment, out_dir):
     losses = {}
     for name in DISTRIBUTIONS:
-        config = tiny_config(
-            data_root, os.path.join(out_dir, name), model=MODEL,
-            training={"epochs": 2, "batch_size": 4, "backup_every_n_steps": 100},
-        )
-        config.distribution = name
+        config = load_config(experiment, {"output_dir": os.path.join(out_dir, name), "distribution": name})
         recorder = StepLosses()
         result = run_training(config, callbacks=[recorder], verbose=0, evaluate_test=False)
         losses[name] = recorder.losses
@@ -73,8 +66,9 @@ def main(data_root, out_dir):
         text_global=keras.ops.convert_to_numpy(text_features["global"]),
         score=result.model.score(image_features, text_features),
     )
-    uneven = tiny_config(data_root, os.path.join(out_dir, "uneven"), training={"batch_size": 3})
-    uneven.distribution = "data_parallel"
+    uneven = load_config(experiment, {
+        "output_dir": os.path.join(out_dir, "uneven"), "distribution": "data_parallel", "training.batch_size": "3",
+    })
     try:
         run_training(uneven, verbose=0)
     except DistributionError as error:

@@ -10,7 +10,10 @@ from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_preprocessor import DOVEPreprocessor
 from dove_keras.models.inference import compile_inference
 from dove_keras.models.losses import triplet_loss
+from dove_keras.models.replicas import first_replica_batch
 from dove_keras.models.replicas import gather_replicas
+from dove_keras.models.replicas import multi_worker_strategy
+from dove_keras.models.replicas import reducible_logs
 from dove_keras.models.replicas import scale_for_replicas
 from dove_keras.models.retrieval_task import RetrievalTask
 from dove_keras.models.retrieval_task import to_numpy
@@ -134,6 +137,17 @@ class DOVERetriever(RetrievalTask):
         if self.losses:
             total = total + ops.sum(self.losses)
         return scale_for_replicas(total)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The step's logs (1-element vectors in a multi-worker TF replica: `reducible_logs`)."""
+        return reducible_logs(super().compute_metrics(x, y, y_pred, sample_weight))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Called by Keras' TensorFlow trainer only: under MultiWorkerMirroredStrategy it
+        # cannot average the first batch over the workers (see models/replicas.py).
+        if iterator is not None and multi_worker_strategy(self.distribute_strategy):
+            iterator, data_batch = None, first_replica_batch(iterator)
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # === Inference on model inputs ===
 

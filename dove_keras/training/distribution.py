@@ -25,6 +25,7 @@ import contextlib
 import logging
 
 import keras
+import tensorflow as tf
 
 from dove_keras.errors import UsageError
 
@@ -97,8 +98,6 @@ def _jax_data_parallel(name, batch_size, progress):
 
 @contextlib.contextmanager
 def _tensorflow_strategy(name, batch_size, progress):
-    import tensorflow as tf
-
     if name == "multi_worker":
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
@@ -108,10 +107,25 @@ def _tensorflow_strategy(name, batch_size, progress):
     _check_split(batch_size, count, name)
     if progress:
         kind = type(strategy).__name__
-        logger.info("Data-parallel training (TensorFlow %s) on %d replica(s): %s",
+        logger.info("Data-parallel training (TensorFlow %s) on %d replica(s); this worker's: %s",
                     kind, count, ", ".join(strategy.extended.worker_devices))
     with strategy.scope():
         yield count
+
+
+def split_batches_between_workers(dataset):
+    """`dataset` with each global batch split between the replicas (tf.distribute's DATA sharding).
+
+    Every worker reads the whole dataset and keeps its replicas' slices of
+    each global batch (as Keras does between JAX processes), so the global
+    batches are those of a one-device run and the workers' slices are
+    disjoint. tf.distribute's default would shard by file, which changes the
+    batches and needs at least one file per worker. Without a strategy the
+    option is ignored.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def _check_split(batch_size, count, name):

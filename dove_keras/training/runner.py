@@ -35,6 +35,7 @@ from dove_keras.training.callbacks import HistoryLogger
 from dove_keras.training.callbacks import RetrievalEvaluation
 from dove_keras.training.config import save_config
 from dove_keras.training.distribution import distribution_scope
+from dove_keras.training.distribution import split_batches_between_workers
 from dove_keras.training.factory import load_trained
 from dove_keras.training.run_folder import BACKUP_DIR
 from dove_keras.training.run_folder import CONFIG_FILE
@@ -211,4 +212,5 @@ def train_stream(config, first_epoch, end_epoch, skip=0):
     ]
     steps = int(epochs[0].cardinality())
     epochs[0] = epochs[0].skip(skip)
-    return functools.reduce(lambda a, b: a.concatenate(b), epochs), steps
+    stream = functools.reduce(lambda a, b: a.concatenate(b), epochs)
+    return split_batches_between_workers(stream), steps
