@@ -28,7 +28,6 @@ from dove_keras.training.config import apply_overrides
 from dove_keras.training.config import config_from_dict
 from dove_keras.training.reports import RECALL_COLUMNS
 from dove_keras.training.run_folder import BACKUP_DIR
-from dove_keras.training.run_folder import FINISHED_MARKERS
 from dove_keras.training.run_folder import config_differences
 from dove_keras.training.run_folder import load_saved_config
 from dove_keras.utils.files import atomic_write_json
@@ -37,6 +36,7 @@ from dove_keras.utils.files import atomic_write_text
 MANIFEST = "study.yaml"
 RUNS_DIR = "runs"
 TIMES_FILE = "run_times.json"
+MODEL_FILE = "model.keras"  # the selected model a finished training saves
 OUTPUT_FILES = ("study.csv", "summary.csv", "summary.md", "study.png", "sweep.png")
 _SWITCHES = ("model.use_roam", "model.use_dtga", "loss.hardest_negative")
 # The paper's ablation: each variant pins the three switches; the rest is the base config's.
@@ -214,13 +214,16 @@ def check_study_folder(study, backend, overwrite=False):
 
 
 def run_state(run):
-    """"finished", "interrupted" (a backup), "evaluate" (trained, not tested) or "new"."""
+    """"finished", "interrupted" (a backup), "evaluate" (trained, not tested) or "new".
+
+    "new" includes a run killed before its first backup: it starts again.
+    """
     out = run.config.output_dir
     if os.path.isdir(os.path.join(out, BACKUP_DIR)):
         return "interrupted"
     if os.path.isfile(results_path(run.config)):
         return "finished"
-    if any(os.path.exists(os.path.join(out, marker)) for marker in FINISHED_MARKERS):
+    if os.path.isfile(os.path.join(out, MODEL_FILE)):
         return "evaluate"
     return "new"
 
@@ -242,7 +245,6 @@ def run_study(study, backend, overwrite=False, verbose=1):
     import keras
 
     from dove_keras.experiments.study_report import write_study_outputs
-    from dove_keras.training.runner import PRESET_DIR
     from dove_keras.training.runner import run_evaluation
     from dove_keras.training.runner import run_training
 
@@ -261,7 +263,7 @@ def run_study(study, backend, overwrite=False, verbose=1):
             start = time.perf_counter()
             try:
                 if state == "evaluate":
-                    run_evaluation(run.config, os.path.join(run.config.output_dir, PRESET_DIR), verbose=verbose)
+                    run_evaluation(run.config, os.path.join(run.config.output_dir, MODEL_FILE), verbose=verbose)
                 else:
                     run_training(run.config, verbose=verbose)
             finally:
