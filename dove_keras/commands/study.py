@@ -108,7 +108,8 @@ def run(args):
         flush=True,
     )
     studies.run_study(study, backend, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
-    print(open(os.path.join(output, "summary.md"), encoding="utf-8").read())
+    with open(os.path.join(output, "summary.md"), encoding="utf-8") as f:
+        print(f.read())
     print(f"Files in {output}: study.csv, summary.csv, summary.md, study.png, runs/")
     return 0
 
