@@ -82,14 +82,14 @@ def _signed(value):
 def plot_study(runs, column, path):
     """Test mR per label: each seed's run as a dot, the mean ± std as a bar."""
     labels = list(dict.fromkeys(runs[column]))
-    figure, axis = plt.subplots(figsize=(max(4, 1.3 * len(labels) + 1), 4))
+    figure, axis = plt.subplots(figsize=(max(5, 1.3 * len(labels) + 1), 4))
     for x, label in enumerate(labels):
         values = runs.loc[runs[column] == label, "mR"].to_numpy()
         axis.scatter(x + np.linspace(-0.12, 0.12, len(values)), values, color="grey", s=18, zorder=3)
         std = values.std(ddof=1) if len(values) > 1 else 0
         axis.errorbar(x, values.mean(), yerr=std, fmt="o", color="black", capsize=6, markersize=7, zorder=4)
     axis.set_xticks(range(len(labels)), [str(label) for label in labels], rotation=20)
-    axis.set(title="test mR per run (dots) and mean ± std over seeds", ylabel="mR (%)", xlabel=column)
+    axis.set(title="test mR: each run (dots), mean ± std over seeds", ylabel="mR (%)", xlabel=column)
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
