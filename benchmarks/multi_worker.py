@@ -76,7 +76,7 @@ def measure(args):
 def experiment_config(args):
     """The demo's config on `--num-images` scenes (with `--exact`: frozen backbone, no dropout)."""
     from dove_keras.commands import demo
-    from dove_keras.training.synthetic_experiment import prepare_synthetic_data
+    from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
 
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)

@@ -16,6 +16,10 @@ COMMANDS = {
         "dove_keras.commands.search",
         "index images or GeoTIFF scenes, query them with text (two-stage, ROAM re-ranking)",
     ),
+    "study": (
+        "dove_keras.commands.study",
+        "ablation or parameter sweep: variants x seeds as run folders, mean ± std, paired t-tests",
+    ),
     "compare-backends": (
         "dove_keras.commands.compare_backends",
         "same config, weights and batches on tensorflow, jax and torch: times, memory, losses",

@@ -13,6 +13,7 @@ import os
 import sys
 
 from dove_keras import errors
+from dove_keras.backends import BACKENDS
 from dove_keras.quiet import import_tensorflow_quietly
 
 
@@ -31,6 +32,7 @@ def build_parser(prog, description, commands, argv):
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
         if name in argv[:1]:
+            _preselect_backend(argv)
             import_tensorflow_quietly()  # before the command's imports can load TensorFlow
             importlib.import_module(module_name).add_arguments(sub)
     return parser
@@ -86,3 +88,17 @@ def _library_messages_shown():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+def _preselect_backend(argv):
+    """Sets KERAS_BACKEND from a `--backend NAME` option before Keras loads (TensorFlow loads it).
+
+    A process that already loaded Keras is left as it is: the command's own
+    check reports the clash.
+    """
+    if "keras" in sys.modules:
+        return
+    for i, arg in enumerate(argv):
+        name = argv[i + 1] if arg == "--backend" and i + 1 < len(argv) else arg.partition("=")[2]
+        if (arg == "--backend" or arg.startswith("--backend=")) and name in BACKENDS:
+            os.environ["KERAS_BACKEND"] = name

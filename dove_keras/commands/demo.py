@@ -11,12 +11,13 @@ where {run} is `dove`, or e.g. `dove_no-roam_no-dtga` for the ablation.
 """
 
 import os
-import sys
 import time
 
 from dove_keras.backends import BACKENDS
+from dove_keras.commands.options import BACKEND_HELP
 from dove_keras.commands.options import add_synthetic_arguments
 from dove_keras.commands.options import check_synthetic_arguments
+from dove_keras.commands.options import select_backend
 from dove_keras.errors import UsageError
 
 DEFAULTS = {
@@ -34,10 +35,6 @@ DESCRIPTION = (
     "(5) save the model (.keras and a preset folder), training curves and a retrieval example "
     "sheet (PNG), (6) show a caption query and an image query with their top 3. "
     "Interrupted, the same command resumes training from the run's last backup."
-)
-BACKEND_HELP = (
-    f"Keras backend: {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]} (default: the KERAS_BACKEND "
-    "environment variable, else tensorflow). Data pipelines always run on tf.data."
 )
 
 
@@ -69,7 +66,7 @@ def add_arguments(parser):
 def run(args):
     """Runs `dove demo` (errors are reported by the command line)."""
     start = time.perf_counter()
-    _select_backend(args.backend)
+    select_backend(args.backend)
     check_synthetic_arguments(args, counts=("epochs",))
     if min(args.split_fractions) <= 0:
         raise UsageError(f"--split-fractions: train, validation and test all need scenes, got {args.split_fractions}")
@@ -133,15 +130,3 @@ def demo_config(args, data):
         training={"deterministic": True},
     )
 
-
-def _select_backend(backend):
-    """Sets KERAS_BACKEND before Keras loads."""
-    if backend is None:
-        return
-    keras = sys.modules.get("keras")
-    if keras is not None and keras.backend.backend() != backend:
-        raise UsageError(
-            f"--backend {backend}: Keras is already loaded with the {keras.backend.backend()} "
-            f"backend in this process; run with KERAS_BACKEND={backend} instead"
-        )
-    os.environ["KERAS_BACKEND"] = backend

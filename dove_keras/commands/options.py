@@ -1,12 +1,19 @@
 """Option blocks shared by several subcommands, and reading them back."""
 
 import os
+import sys
 
+from dove_keras.backends import BACKENDS
 from dove_keras.errors import UsageError
 from dove_keras.preprocessing.images import STRIDE
 from dove_keras.preprocessing.images import check_image_size
 from dove_keras.training.config import ConfigError
 from dove_keras.training.config import load_config
+
+BACKEND_HELP = (
+    f"Keras backend: {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]} (default: the KERAS_BACKEND "
+    "environment variable, else tensorflow). Data pipelines always run on tf.data."
+)
 
 
 def add_config_arguments(parser, required=True):
@@ -26,13 +33,18 @@ def add_config_arguments(parser, required=True):
 
 def config_from_args(args):
     """The checked config of `--config` and `--set` (raises `ConfigError`)."""
+    return load_config(args.config, overrides=overrides_from_args(args))
+
+
+def overrides_from_args(args):
+    """`{"section.key": "value"}` of the `--set` options (raises `ConfigError`)."""
     overrides = {}
     for item in args.overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE")
         overrides[key.strip()] = value
-    return load_config(args.config, overrides=overrides)
+    return overrides
 
 
 def add_preset_argument(parser, required=False, purpose="the model"):
@@ -126,3 +138,20 @@ def check_synthetic_arguments(args, counts=()):
         ) from None
     if not args.learning_rate > 0:
         raise UsageError(f"--learning-rate must be positive, got {args.learning_rate}")
+
+
+def select_backend(backend):
+    """Sets KERAS_BACKEND before Keras loads (`--backend`; None keeps the environment's).
+
+    Raises:
+        UsageError: Keras is already loaded with another backend.
+    """
+    if backend is None:
+        return
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.backend.backend() != backend:
+        raise UsageError(
+            f"--backend {backend}: Keras is already loaded with the {keras.backend.backend()} "
+            f"backend in this process; run with KERAS_BACKEND={backend} instead"
+        )
+    os.environ["KERAS_BACKEND"] = backend

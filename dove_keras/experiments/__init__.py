@@ -1,1 +1,1 @@
-"""Experiments around training: the demo, the backend comparison."""
+"""Experiments built from training: the demo, the backend comparison, studies (ablations, sweeps)."""

@@ -243,8 +243,7 @@ def load_config(path, overrides=None, check_paths=True):
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}.")
-    for dotted, value in (overrides or {}).items():
-        _apply_override(raw, dotted, value, path)
+    apply_overrides(raw, overrides or {}, path)
     return config_from_dict(raw, source=path, check_paths=check_paths)
 
 
@@ -319,6 +318,18 @@ def _convert(value, hint, key, source):
         f"{source}: {key} must be {kind.__name__}{' or null' if optional else ''}, "
         f"got {value!r} ({type(value).__name__})."
     )
+
+
+def apply_overrides(raw, overrides, source):
+    """Sets `{"section.key": value}` overrides in the nested mapping `raw` (in place).
+
+    String values are parsed as YAML scalars (`"0.5"` -> 0.5, `"false"` -> False).
+
+    Raises:
+        ConfigError: a value that is not valid YAML, or a key below a non-section.
+    """
+    for dotted, value in overrides.items():
+        _apply_override(raw, dotted, value, source)
 
 
 def _apply_override(raw, dotted, value, source):
