@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import numpy as np
+from encode_throughput import _rate
 from model_benchmark import model_parser
 from model_benchmark import run_per_backend
 
@@ -42,15 +43,6 @@ def captions():
     words = "many planes are parked near a terminal with green trees and a road beside".split()
     rng = np.random.default_rng(0)
     return [" ".join(rng.choice(words, 12)) for _ in range(RSICD_CAPTIONS)]
-
-
-def _rate(function, count, repeats):
-    """Items per second of `function()` handling `count` items, after one warm-up call."""
-    function()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return count * repeats / (time.perf_counter() - start)
 
 
 def _inputs(args, preset):

@@ -1,19 +1,17 @@
 """DOVE's preprocessor: raw captions and images -> the backbone's inputs."""
 
 import keras
-import keras_hub
 import tensorflow as tf
 
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_image_converter import DOVEImageConverter
 from dove_keras.models.dove_tokenizer import DOVETokenizer
-from dove_keras.models.preset_checks import CheckedPreset
-from dove_keras.models.tf_preprocessing import tf_preprocessing
+from dove_keras.models.retrieval_preprocessor import RetrievalPreprocessor
 from dove_keras.preprocessing.captions import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class DOVEPreprocessor(CheckedPreset, keras_hub.models.Preprocessor):
+class DOVEPreprocessor(RetrievalPreprocessor):
     """Tokenises captions and converts images for `DOVEBackbone` (TensorFlow ops).
 
     It runs inside `tf.data` (the training and evaluation pipelines map it;
@@ -53,35 +51,11 @@ class DOVEPreprocessor(CheckedPreset, keras_hub.models.Preprocessor):
     tokenizer_cls = DOVETokenizer
     image_converter_cls = DOVEImageConverter
 
-    def __init__(self, tokenizer, image_converter=None, sequence_length=32, **kwargs):
-        super().__init__(**kwargs)
-        if int(sequence_length) < 1:
-            raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
-        self.tokenizer = tokenizer
-        self.image_converter = image_converter
-        self.sequence_length = int(sequence_length)
-
     def build(self, input_shape=None):
         self.built = True  # nothing to build: the tokenizer holds a lookup table, no weights
 
-    @tf_preprocessing
-    def call(self, x, y=None, sample_weight=None):
-        return keras.utils.pack_x_y_sample_weight(self.convert(x), y, sample_weight)
-
-    def convert(self, x):
-        """The preprocessing of an input dict on TensorFlow tensors (what `call` runs)."""
-        outputs = {key: value for key, value in x.items() if key not in ("captions", "images")}
-        if "captions" in x:
-            outputs["token_ids"] = self.token_ids(x["captions"])
-            outputs["padding_mask"] = tf.not_equal(outputs["token_ids"], PAD_ID)
-        if "images" in x:
-            if self.image_converter is None:
-                raise ValueError("This DOVEPreprocessor has no image_converter for 'images'.")
-            outputs["images"] = self.image_converter.convert(x["images"])
-        return outputs
-
-    def token_ids(self, captions):
-        """int32 ids `(B, L)` (or `(L,)` for a scalar) of caption strings."""
+    def pack(self, captions):
+        """`(token_ids, padding_mask)` of caption strings: int32 ids `(B, L)` (or `(L,)` for a scalar)."""
         captions = tf.convert_to_tensor(captions, tf.string)
         scalar = captions.shape.rank == 0
         batch = tf.reshape(captions, [-1])
@@ -99,9 +73,5 @@ class DOVEPreprocessor(CheckedPreset, keras_hub.models.Preprocessor):
         )
         with tf.control_dependencies([check]):
             ids = words.to_tensor(PAD_ID, shape=[None, self.sequence_length])
-        return ids[0] if scalar else ids
-
-    def get_config(self):
-        config = super().get_config()
-        config["sequence_length"] = self.sequence_length
-        return config
+        ids = ids[0] if scalar else ids
+        return ids, tf.not_equal(ids, PAD_ID)

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from dove_keras.models.dove_image_converter import DOVEImageConverter
-from dove_keras.models.tf_preprocessing import tf_preprocessing
+from dove_keras.models.retrieval_preprocessor import RetrievalPreprocessor
 
 # OpenAI CLIP's pixel statistics (on [0, 1] pixels), which RemoteCLIP, GeoRSCLIP and SkyCLIP keep.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -69,7 +69,7 @@ class CLIPRetrieverImageConverter(DOVEImageConverter):
 
 
 @keras.saving.register_keras_serializable(package="dove_keras")
-class CLIPRetrieverPreprocessor(keras_hub.models.Preprocessor):
+class CLIPRetrieverPreprocessor(RetrievalPreprocessor):
     """Tokenises captions with CLIP's BPE and converts images for a `CLIPBackbone`.
 
     Call args:
@@ -93,13 +93,10 @@ class CLIPRetrieverPreprocessor(keras_hub.models.Preprocessor):
     tokenizer_cls = keras_hub.models.CLIPTokenizer
     image_converter_cls = CLIPRetrieverImageConverter
 
+    minimum_length = 3  # start, a token, end
+
     def __init__(self, tokenizer, image_converter=None, sequence_length=CONTEXT_LENGTH, **kwargs):
-        super().__init__(**kwargs)
-        if int(sequence_length) < 3:
-            raise ValueError(f"sequence_length must be >= 3 (start, a token, end), got {sequence_length}")
-        self.tokenizer = tokenizer
-        self.image_converter = image_converter
-        self.sequence_length = int(sequence_length)
+        super().__init__(tokenizer, image_converter, sequence_length, **kwargs)
 
     def build(self, input_shape=None):
         # After the tokenizer's vocabulary is loaded (a preset sets it after construction).
@@ -109,25 +106,6 @@ class CLIPRetrieverPreprocessor(keras_hub.models.Preprocessor):
             pad_value=tokenizer.pad_token_id, sequence_length=self.sequence_length, return_padding_mask=True,
         )
         self.built = True
-
-    @tf_preprocessing
-    def call(self, x, y=None, sample_weight=None):
-        return keras.utils.pack_x_y_sample_weight(self.convert(x), y, sample_weight)
-
-    def convert(self, x):
-        """The preprocessing of an input dict on TensorFlow tensors (what `call` runs)."""
-        outputs = {key: value for key, value in x.items() if key not in ("captions", "images")}
-        if "captions" in x:
-            outputs["token_ids"], outputs["padding_mask"] = self.pack(x["captions"])
-        if "images" in x:
-            if self.image_converter is None:
-                raise ValueError("This CLIPRetrieverPreprocessor has no image_converter for 'images'.")
-            outputs["images"] = self.image_converter.convert(x["images"])
-        return outputs
-
-    def token_ids(self, captions):
-        """int32 ids `(B, L)` (or `(L,)` for a scalar) of caption strings."""
-        return self.pack(captions)[0]
 
     def pack(self, captions):
         """`(token_ids, padding_mask)` of caption strings; empty captions fail, naming their batch indices."""
@@ -151,8 +129,3 @@ class CLIPRetrieverPreprocessor(keras_hub.models.Preprocessor):
         token_ids, padding_mask = self.packer(tokens)
         token_ids = tf.cast(token_ids, tf.int32)
         return (token_ids[0], padding_mask[0]) if scalar else (token_ids, padding_mask)
-
-    def get_config(self):
-        config = super().get_config()
-        config["sequence_length"] = self.sequence_length
-        return config
