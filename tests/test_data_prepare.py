@@ -162,5 +162,5 @@ def test_cli_prepare_precomp(tmp_path, capsys):
     assert [r["captions"][0] for r in read_records(tmp_path / "out", "test")] == [
         "caption 0", "caption 5", "caption 10"]
     assert main(["prepare", str(folder), "--images", str(tmp_path / "nowhere"),
-                 "--output", str(tmp_path / "out2")]) == 1
-    assert "nowhere/img_0.png not found" in capsys.readouterr().err
+                 "--output", str(tmp_path / "out2")]) == 2  # a missing source folder is a usage error
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "out2").exists()

@@ -24,6 +24,9 @@ RNG = np.random.default_rng(0)
 # Preprocessing layers run TensorFlow ops on strings and have no weights;
 # they are tested by test_models_preprocessor.py and the preset tests.
 PREPROCESSING = {"DOVETokenizer", "DOVEImageConverter", "DOVEPreprocessor"}
+# The imported CLIP's task and preprocessing: checked against transformers, with preset and
+# .keras round trips, in test_clip_import.py and test_clip_zero_shot.py.
+CLIP = {"CLIPRetriever", "CLIPRetrieverImageConverter", "CLIPRetrieverPreprocessor"}
 
 
 def random(*shape):
@@ -95,4 +98,4 @@ def test_every_registered_class_is_checked():
     registered = {
         key.split(">", 1)[1] for key in keras.saving.get_custom_objects() if key.startswith("dove_keras>")
     }
-    assert registered == {name.split("[")[0] for name in CASES} | PREPROCESSING
+    assert registered == {name.split("[")[0] for name in CASES} | PREPROCESSING | CLIP

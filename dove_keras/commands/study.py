@@ -34,7 +34,8 @@ SWEEP_HELP = "the paper's parameter evaluation: one config key set to each value
 def add_arguments(parser):
     """Adds the `dove study` kinds and their options."""
     parser.description = DESCRIPTION
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True,
+                                  help="ablation: the paper's variants; sweep: one config key over values")
     ablation = kinds.add_parser("ablation", help=ABLATION_HELP, description=f"{DESCRIPTION} Ablation: {ABLATION_HELP}.")
     ablation.add_argument(
         "--variants", nargs="+", metavar="NAME",

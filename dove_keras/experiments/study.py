@@ -14,9 +14,9 @@ from its backup and starts the others.
 import dataclasses
 import gc
 import json
+import logging
 import os
 import shutil
-import sys
 import time
 
 import pandas as pd
@@ -32,6 +32,8 @@ from dove_keras.training.run_folder import config_differences
 from dove_keras.training.run_folder import load_saved_config
 from dove_keras.utils.files import atomic_write_json
 from dove_keras.utils.files import atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "study.yaml"
 RUNS_DIR = "runs"
@@ -259,7 +261,7 @@ def run_study(study, backend, overwrite=False, verbose=1):
         state = run_state(run)
         if state != "finished":
             action = {"interrupted": "resuming", "evaluate": "testing", "new": "training"}[state]
-            print(f"[{index}/{len(study.runs)}] {action} {run.name} -> {run.config.output_dir}", flush=True)
+            logger.info("[%d/%d] %s %s -> %s", index, len(study.runs), action, run.name, run.config.output_dir)
             start = time.perf_counter()
             try:
                 if state == "evaluate":
@@ -274,7 +276,7 @@ def run_study(study, backend, overwrite=False, verbose=1):
         rows.append(_result_row(study, run, times.get(run.name)))
         frame = pd.DataFrame(rows)
         frame.to_csv(os.path.join(study.output_dir, "study.csv"), index=False)
-        print(f"[{index}/{len(study.runs)}] {run.name}: test mR {rows[-1]['mR']:.2f}", flush=True)
+        logger.info("[%d/%d] %s: test mR %.2f", index, len(study.runs), run.name, rows[-1]["mR"])
     write_study_outputs(study, frame)
     return frame
 
@@ -298,7 +300,7 @@ def _load_times(output_dir):
 def remove_study(output_dir):
     """Removes a study's files from its folder (its manifest, runs, times and outputs; nothing else)."""
     if os.path.isfile(os.path.join(output_dir, MANIFEST)):
-        print(f"--overwrite: removing the earlier study in {output_dir}", file=sys.stderr)
+        logger.warning("--overwrite: removing the earlier study in %s", output_dir)
     for name in (MANIFEST, RUNS_DIR, TIMES_FILE, *OUTPUT_FILES):
         path = os.path.join(output_dir, name)
         if os.path.isdir(path):
