@@ -47,6 +47,7 @@ def contrastive_loss(similarity, image_ids, logit_scale):
     Returns:
         A scalar, the mean over the batch.
     """
+    similarity = ops.convert_to_tensor(similarity)
     logits = similarity * ops.exp(ops.cast(logit_scale, similarity.dtype))
     ids = ops.reshape(image_ids, (-1,))
     size = ops.shape(logits)[0]
