@@ -15,6 +15,9 @@ import os
 import sys
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+from dove_keras.backends import use_default_xla_flags  # noqa: E402
+
+use_default_xla_flags()  # as `dove train` does: the same XLA:CPU fusions as the multi-worker processes
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
