@@ -44,7 +44,6 @@ scores = dove.score(images["fused"], images["regions"], images["region_mask"],
 """
 
 import os
-import shutil
 
 import keras
 import tensorflow as tf
@@ -59,8 +58,7 @@ from dove_keras.export.raw_inputs import check_token_ids
 from dove_keras.export.raw_inputs import check_utf8
 from dove_keras.models.scoring import cosine_matrix
 from dove_keras.models.scoring import roam_scores
-from dove_keras.utils.files import replace_folder
-from dove_keras.utils.files import staging_folder
+from dove_keras.utils.files import folder_written_whole
 
 ENDPOINTS = ("encode_image", "encode_image_pixels", "encode_image_tensor", "encode_text", "encode_text_ids", "score")
 
@@ -102,16 +100,10 @@ def export_saved_model(retriever, path, overwrite=False):
     backend = keras.backend.backend()
     if backend == "torch":
         return export_through_tensorflow(retriever, path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    staging = staging_folder(prefix=".export-", parent=parent)
-    try:
+    with folder_written_whole(path, ".export-") as staging:
         archive, shapes = build_archive(retriever)
         archive.write_out(staging, verbose=False)
         write_metadata(staging, _metadata(retriever, shapes, backend))
-        replace_folder(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 
 from keras_hub.src.utils.preset_utils import MODEL_WEIGHTS_FILE
 
@@ -10,21 +9,15 @@ from dove_keras.models.clip.clip_retriever import CLIPRetriever  # noqa: F401  r
 from dove_keras.models.dove_retriever import DOVERetriever  # noqa: F401  registers the task
 from dove_keras.models.preset_checks import check_preset
 from dove_keras.models.retrieval_task import RetrievalTask
-from dove_keras.utils.files import replace_folder
-from dove_keras.utils.files import staging_folder
+from dove_keras.utils.files import folder_written_whole
 from dove_keras.utils.weights_files import check_weights_file
 
 
 def save_preset(model, path):
     """`model.save_to_preset(path)`, switched in whole: an interrupted save leaves the old preset."""
     path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    staging = staging_folder(prefix=".preset-", parent=os.path.dirname(path))
-    try:
+    with folder_written_whole(path, ".preset-") as staging:
         model.save_to_preset(staging)
-        replace_folder(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

@@ -58,6 +58,22 @@ def staging_folder(parent, prefix):
     return path
 
 
+@contextlib.contextmanager
+def folder_written_whole(path, prefix):
+    """Yields a staging folder beside `path`; once the block ends without error it replaces `path`.
+
+    An interrupted or failed write leaves `path` as it was and no staging folder behind.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    staging = staging_folder(parent, prefix)
+    try:
+        yield staging
+        replace_folder(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def replace_folder(staging, path):
     """Moves the complete folder `staging` to `path`, replacing what was there.
 
