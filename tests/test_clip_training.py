@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip import import_clip
+from dove_keras.models.clip.trainable_blocks import set_trainable_blocks
 from dove_keras.models.losses import contrastive_loss
 
 pytest.importorskip("transformers")
@@ -85,3 +86,27 @@ def test_fit_lowers_the_loss_and_learns_the_temperature(clip, loss):
 def test_bad_loss_settings_are_refused(clip):
     with pytest.raises(ValueError, match="loss must be one of"):
         CLIPRetriever.from_preset(clip, loss="hinge")
+
+
+@pytest.mark.parametrize("blocks", [0, 1, -1])
+def test_trainable_blocks_choose_what_a_step_changes(clip, blocks):
+    retriever = CLIPRetriever.from_preset(clip)
+    backbone = retriever.backbone
+    set_trainable_blocks(backbone, blocks)
+    before = {w.path: keras.ops.convert_to_numpy(w).copy() for w in backbone.weights}
+    retriever.compile(optimizer=keras.optimizers.SGD(0.5))
+    images, captions, ids = scenes()
+    retriever.fit(tf.data.Dataset.from_tensor_slices({"images": images, "captions": captions, "image_ids": ids})
+                  .batch(8), verbose=0)
+    changed = {w.path for w in backbone.weights if not np.array_equal(before[w.path], keras.ops.convert_to_numpy(w))}
+    for path in before:  # the fixture's towers have 2 blocks; weights are named "<tower>_<layer>/..."
+        layer = path.split("/")[0].split("encoder_", 1)[-1]
+        expected = (layer in ("clip_head", "vision_projection", "text_projection") or blocks == -1
+                    or (blocks == 1 and layer in ("encoder_block_1", "layer_norm")))
+        unchangeable = "position_ids" in path or "key/bias" in path  # constants; a key bias has no gradient
+        assert (path in changed) == expected or (unchangeable and path not in changed), path
+
+
+def test_trainable_blocks_beyond_the_towers_are_refused(clip):
+    with pytest.raises(ValueError, match="at most the towers' 2 blocks"):
+        set_trainable_blocks(CLIPRetriever.from_preset(clip).backbone, 3)
