@@ -16,6 +16,7 @@ COMMANDS = {
     "check": ("data_tools.check", "list every problem of a raw dataset or of prepared shards"),
     "dedup": ("data_tools.dedup", "find images shared by two folders (perceptual hash) -> CSV"),
     "import-clip": ("data_tools.import_clip", "a CLIP checkpoint (RemoteCLIP, GeoRSCLIP, HF) -> a preset folder"),
+    "new-clip": ("data_tools.new_clip", "a random-init CLIP preset (BPE learnt from captions) to train from scratch"),
 }
 
 
