@@ -93,9 +93,9 @@ class InterModalGuidanceAttention(keras.layers.Layer):
         normed = self.gene_norm(genes)
         keys, values = self.key(normed), self.value(normed)
         mean_values = masked_mean(values, gene_mask, axis=1)
-        hidden_kernel, hidden_bias, output_bias = (
-            ops.cast(variable, values.dtype)
-            for variable in (self.head.hidden.kernel, self.head.hidden.bias, self.head.output_dense.bias)
+        hidden_kernel = _float_kernel(self.head.hidden, values.dtype)
+        hidden_bias, output_bias = (
+            ops.cast(variable, values.dtype) for variable in (self.head.hidden.bias, self.head.output_dense.bias)
         )
         bias = ops.zeros_like(keys[..., :1])
         if gene_mask is not None:
@@ -154,7 +154,7 @@ class InterModalGuidanceAttention(keras.layers.Layer):
         hidden = ops.relu(
             ops.expand_dims(captions["hidden_mean"], 1) + ops.matmul(weights, captions["hidden_values"])
         )
-        output_kernel = ops.cast(self.head.output_dense.kernel, hidden.dtype)
+        output_kernel = _float_kernel(self.head.output_dense, hidden.dtype)
         return (
             ops.expand_dims(captions["output_mean"], 1)
             + ops.matmul(weights, captions["values"])
@@ -195,3 +195,19 @@ class InterModalGuidanceAttention(keras.layers.Layer):
         config = super().get_config()
         config.update(embedding_dim=self.embedding_dim, key_dim=self.key_dim)
         return config
+
+
+def _float_kernel(dense, dtype):
+    """The matrix a `Dense` multiplies by, as `dtype`; an int8-quantized kernel is dequantized.
+
+    The factorised head multiplies by its kernels outside the layers' calls,
+    and `Dense.kernel` of a layer quantized to int8 is the raw int8 matrix
+    (its per-column `kernel_scale` is applied in the layer's call).
+    """
+    mode = dense.quantization_mode
+    if mode == "int8":
+        return ops.cast(ops.divide(ops.cast(dense.kernel, "float32"), dense.kernel_scale), dtype)
+    if mode not in (None, "float8"):
+        raise ValueError(f"{dense.path}: the factorised IGA head takes float, float8 or int8 kernels, not {mode}")
+    return ops.cast(dense.kernel, dtype)
+
