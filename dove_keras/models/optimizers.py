@@ -33,7 +33,6 @@ class GroupedAdamW(keras.optimizers.Adam):
     """
 
     def __init__(self, learning_rate=0.001, rate_factors=None, weight_decay=0.0, **kwargs):
-        kwargs.pop("weight_decay", None)
         super().__init__(learning_rate=learning_rate, weight_decay=None, **kwargs)
         self.rate_factors = {str(prefix): float(factor) for prefix, factor in (rate_factors or {}).items()}
         for prefix, factor in self.rate_factors.items():

@@ -477,9 +477,7 @@ def _check_foundation(config, raw, source, check_paths):
     current = config.to_dict()
     for dotted in NOT_FOR_DUAL_ENCODER:
         section, _, key = dotted.partition(".")
-        values, default = current[section], defaults[section]
-        changed = [k for k in values if values[k] != default[k]] if not key else (
-            [key] if values[key] != default[key] else [])
+        changed = [k for k in ([key] if key else current[section]) if current[section][k] != defaults[section][k]]
         if changed:
             raise ConfigError(f"{source}: {section}.{changed[0]} does not apply ({where}); remove it.")
     blocks = foundation.trainable_blocks
