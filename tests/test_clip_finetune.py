@@ -132,7 +132,21 @@ def numpy_adamw(weights, gradients, rates, weight_decay, beta_1=0.9, beta_2=0.99
     return weights
 
 
-def test_grouped_adamw_matches_a_numpy_adam_with_two_rates():
+def apply_as_the_trainer_does(optimizer, grads, variables):
+    """`apply` (TensorFlow, torch), or JAX's functional `stateless_apply` written back."""
+    if keras.backend.backend() != "jax":
+        optimizer.apply(grads, variables)
+        return
+    values, state = optimizer.stateless_apply([v.value for v in optimizer.variables], grads,
+                                              [v.value for v in variables])
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    for variable, value in zip(optimizer.variables, state):
+        variable.assign(value)
+
+
+@pytest.mark.parametrize("loss_scaled", [False, True])  # True: as mixed_float16 training wraps it
+def test_grouped_adamw_matches_a_numpy_adam_with_two_rates(loss_scaled):
     tower = keras.layers.Dense(3, name="tower_dense")
     head = keras.layers.Dense(2, name="head")
     tower.build((None, 4))
@@ -144,9 +158,11 @@ def test_grouped_adamw_matches_a_numpy_adam_with_two_rates():
     start = [keras.ops.convert_to_numpy(v).copy() for v in variables]
     rng = np.random.default_rng(0)
     gradients = [[rng.normal(size=w.shape).astype("float32") for w in start] for _ in range(3)]
+    if loss_scaled:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=1024.0)
     optimizer.build(variables)
-    for grads in gradients:
-        optimizer.apply(grads, variables)
+    for grads in gradients:  # a loss-scaled step gets the gradients of the scaled loss
+        apply_as_the_trainer_does(optimizer, [g * 1024.0 if loss_scaled else g for g in grads], variables)
     rates = [0.001 if v.path.startswith("tower") else 0.01 for v in variables]
     assert rates == [0.001, 0.001, 0.01, 0.01]
     for variable, expected in zip(variables, numpy_adamw(start, gradients, rates, weight_decay=0.5)):
