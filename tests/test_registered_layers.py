@@ -27,6 +27,9 @@ PREPROCESSING = {"DOVETokenizer", "DOVEImageConverter", "DOVEPreprocessor"}
 # The imported CLIP's task and preprocessing: checked against transformers, with preset and
 # .keras round trips, in test_clip_import.py and test_clip_zero_shot.py.
 CLIP = {"CLIPRetriever", "CLIPRetrieverImageConverter", "CLIPRetrieverPreprocessor"}
+# The fine-tuning optimizer and warm-up schedule: against numpy, serialised, in test_clip_finetune.py
+# and test_training_schedules.py.
+OPTIMIZATION = {"GroupedAdamW", "LinearWarmup"}
 
 
 def random(*shape):
@@ -98,4 +101,4 @@ def test_every_registered_class_is_checked():
     registered = {
         key.split(">", 1)[1] for key in keras.saving.get_custom_objects() if key.startswith("dove_keras>")
     }
-    assert registered == {name.split("[")[0] for name in CASES} | PREPROCESSING | CLIP
+    assert registered == {name.split("[")[0] for name in CASES} | PREPROCESSING | CLIP | OPTIMIZATION

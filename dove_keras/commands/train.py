@@ -1,4 +1,4 @@
-"""`dove train`: train DOVE as an experiment config says."""
+"""`dove train`: train DOVE, or fine-tune an imported CLIP, as an experiment config says."""
 
 from dove_keras.commands.options import add_config_arguments
 from dove_keras.commands.options import config_from_args
@@ -14,7 +14,9 @@ DESCRIPTION = (
     "results_<split>_<mode>.csv/.md and examples_<split>.png. Interrupted (Ctrl-C, "
     "killed), the same command resumes from the last backup in output_dir/backup; a "
     "finished run is not trained again unless --overwrite is given. "
-    "--distribution data_parallel trains on every local device (JAX or TensorFlow)."
+    "--distribution data_parallel trains on every local device (JAX or TensorFlow). With "
+    "foundation.preset set (a preset of `dove-data import-clip`), the run fine-tunes that CLIP "
+    "instead (foundation.trainable_blocks, tower_learning_rate, loss; see docs/foundation_models.md)."
 )
 
 

@@ -12,5 +12,7 @@ from dove_keras.models.image_backbones import ImageBackboneError
 from dove_keras.models.image_backbones import build_image_backbone
 from dove_keras.models.image_encoder import ImageEncoder
 from dove_keras.models.losses import triplet_loss
+from dove_keras.models.optimizers import GroupedAdamW
+from dove_keras.models.optimizers import LinearWarmup
 from dove_keras.models.retrieval_task import RetrievalTask
 from dove_keras.models.text_encoder import TextEncoder

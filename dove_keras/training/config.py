@@ -2,10 +2,13 @@
 
 A file has the top-level keys of `ExperimentConfig` and one mapping per
 section (`data`, `model`, `initialization`, `loss`, `optimizer`,
-`training`, `evaluation`). The `model` and `loss` sections are the keyword
+`training`, `evaluation`, `foundation`). The `model` and `loss` sections are the keyword
 arguments of `DOVEBackbone` and `DOVERetriever` themselves (same names, same
 defaults, same checks). Omitted keys take the defaults (the protocol of
 DESIGN section 2).
+With `foundation.preset` set the run fine-tunes that CLIP preset instead
+(DESIGN section 1.7): the preset fixes the image size and caption length,
+and the DOVE-only keys must keep their defaults (see `FoundationConfig`).
 Unknown keys, wrong types, missing input paths and a `model.region_source:
 precomputed` the prepared data has no (or other-width) region vectors for
 raise `ConfigError`, which names the file and the key, when the file is
@@ -24,6 +27,9 @@ import yaml
 
 from dove_keras.data import shards
 from dove_keras.errors import UsageError
+from dove_keras.models.clip.clip_retriever import LOSSES as CLIP_LOSSES
+from dove_keras.models.clip.preset_settings import clip_preset_settings
+from dove_keras.models.clip.trainable_blocks import ALL_BLOCKS
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_backbone import check_backbone_arguments
 from dove_keras.models.dove_retriever import DOVERetriever
@@ -32,17 +38,20 @@ from dove_keras.preprocessing.images import check_image_size
 
 DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+SCHEDULES = ("step", "cosine")
+FOUNDATION_HEADS = ("none",)  # "none": the CLIP dual encoder
 
 
 class ConfigError(UsageError):
     """An experiment file that cannot be used as it is."""
 
 
-def _field(default=None, positive=False, unit_interval=False, choices=None, path=False, must_exist=True):
-    """A field with its checks: positive number, in (0, 1], one of `choices`, a path."""
+def _field(default=None, positive=False, unit_interval=False, choices=None, path=False, must_exist=True,
+           non_negative=False):
+    """A field with its checks: positive or non-negative number, in (0, 1], one of `choices`, a path."""
     metadata = {
         "positive": positive, "unit_interval": unit_interval, "choices": choices, "path": path,
-        "must_exist": must_exist,
+        "must_exist": must_exist, "non_negative": non_negative,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -53,18 +62,22 @@ class DataConfig:
 
     Attributes:
         prepared_dir: the prepared folder (TFRecord shards and manifest).
-        vocabulary: the vocabulary file (one word per line).
+        vocabulary: the vocabulary file (one word per line); required
+            unless `foundation.preset` is set (a CLIP has its tokenizer).
         train_split, val_split, test_split: split names in the manifest.
         image_size: side of the model input, a multiple of 32 (the pipeline
             trains on random crops of a resize to image_size * 278 / 256,
             randomly rotated by 0-90 degrees, and evaluates on a resize).
-        sequence_length: tokens per caption (padded / truncated).
+            A CLIP run takes the preset's size (the data keys may be left
+            out; set, they must agree with the preset).
+        sequence_length: tokens per caption (padded / truncated); a CLIP
+            run takes the preset's (77).
         shuffle_buffer: buffer of the train shuffles (images, then captions).
         eval_batch_size: batch size when encoding evaluation splits.
     """
 
     prepared_dir: str = _field(path=True)
-    vocabulary: str = _field(path=True)
+    vocabulary: typing.Optional[str] = _field(path=True)
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
@@ -127,19 +140,30 @@ class InitializationConfig:
 
 @dataclasses.dataclass
 class OptimizerConfig:
-    """Adam with a step decay (DESIGN section 2).
+    """Adam with a step decay (DESIGN section 2), or AdamW, cosine decay and warm-up.
 
     Attributes:
-        learning_rate: initial rate.
+        learning_rate: initial (peak) rate; in a CLIP run, the rate of the
+            projections and the temperature (`foundation.tower_learning_rate`
+            is the towers').
         decay_rate: the rate is multiplied by this (in (0, 1]) every `decay_epochs`.
         decay_epochs: epochs between decays.
         clipnorm: optional gradient norm clipping (null: none).
+        schedule: "step" (the protocol's decay above) or "cosine" (to 0 at
+            the last step).
+        warmup_epochs: epochs (a float) of linear warm-up to the rate; the
+            decay starts after it.
+        weight_decay: decoupled (AdamW) weight decay of the weight matrices
+            (0: Adam).
     """
 
     learning_rate: float = _field(2e-4, positive=True)
     decay_rate: float = _field(0.7, unit_interval=True)
     decay_epochs: int = _field(20, positive=True)
     clipnorm: typing.Optional[float] = _field(None, positive=True)
+    schedule: str = _field("step", choices=SCHEDULES)
+    warmup_epochs: float = _field(0.0, non_negative=True)
+    weight_decay: float = _field(0.0, non_negative=True)
 
 
 @dataclasses.dataclass
@@ -184,6 +208,36 @@ class EvaluationConfig:
 
 
 @dataclasses.dataclass
+class FoundationConfig:
+    """Fine-tuning an imported CLIP instead of training DOVE's towers (DESIGN section 1.7).
+
+    With `preset` set, the `model` and `initialization` sections and
+    `loss.lambda_global` do not apply (they must keep their defaults),
+    `data.vocabulary` is not used, `data.image_size` and
+    `data.sequence_length` come from the preset, and `evaluation.mode` is
+    "global" (the dual encoder has no ROAM).
+
+    Attributes:
+        preset: a CLIP preset folder written by `dove-data import-clip`
+            (null: a DOVE run).
+        heads: "none": the CLIP dual encoder, `s = cos(proj_v(CLS), proj_t(EOT))`.
+        trainable_blocks: 0 freezes both towers (the projections and the
+            temperature train), N trains the last N blocks of each tower,
+            -1 everything.
+        tower_learning_rate: the towers' peak rate (`optimizer.learning_rate`
+            is the projections' and the temperature's); same schedule.
+        loss: "contrastive" (CLIP's symmetric InfoNCE, learnable temperature)
+            or "triplet" (`loss.margin`, `loss.hardest_negative`).
+    """
+
+    preset: typing.Optional[str] = _field(path=True)
+    heads: str = _field("none", choices=FOUNDATION_HEADS)
+    trainable_blocks: int = 0
+    tower_learning_rate: float = _field(1e-5, positive=True)
+    loss: str = _field("contrastive", choices=CLIP_LOSSES)
+
+
+@dataclasses.dataclass
 class ExperimentConfig:
     """One experiment.
 
@@ -195,8 +249,8 @@ class ExperimentConfig:
             device: `keras.distribution.DataParallel` on JAX,
             `tf.distribute.MirroredStrategy` on TensorFlow) or "multi_worker"
             (several hosts; see `dove_keras.training.distribution`).
-        data, model, initialization, loss, optimizer, training, evaluation:
-            the sections.
+        data, model, initialization, loss, optimizer, training, evaluation,
+            foundation: the sections.
     """
 
     name: str = "dove"
@@ -210,6 +264,7 @@ class ExperimentConfig:
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    foundation: FoundationConfig = dataclasses.field(default_factory=FoundationConfig)
 
     def to_dict(self):
         """The config as plain nested dicts (what `save_config` writes)."""
@@ -264,6 +319,10 @@ def config_from_dict(raw, source="<dict>", check_paths=True):
     """
     config = _build(ExperimentConfig, raw, "", source)
     _check_values(config, source, check_paths)
+    if config.foundation.preset is None:
+        _check_dove_inputs(config, source, check_paths)
+    else:
+        _check_foundation(config, raw, source, check_paths)
     return config
 
 
@@ -365,22 +424,86 @@ def _check_values(config, source, check_paths):
                 raise ConfigError(f"{source}: {key} must be one of {list(meta['choices'])}, got {value!r}.")
             if meta.get("positive") and value is not None and not value > 0:
                 raise ConfigError(f"{source}: {key} must be positive, got {value!r}.")
+            if meta.get("non_negative") and not value >= 0:
+                raise ConfigError(f"{source}: {key} must be >= 0, got {value!r}.")
             if meta.get("unit_interval") and not 0 < value <= 1:
                 raise ConfigError(f"{source}: {key} must be in (0, 1], got {value!r}.")
             if meta.get("path"):
                 setattr(values, field.name, _resolve_path(value, field, key, source, check_paths))
-    checks = [
-        ("data.", lambda: check_image_size(config.data.image_size)),
+    _run_checks([
         ("model.", lambda: check_backbone_arguments(**dataclasses.asdict(config.model))),
         ("loss.", lambda: check_loss_arguments(**dataclasses.asdict(config.loss))),
-    ]
-    if check_paths:
-        checks.append(("", lambda: check_data_regions(config.model, config.data.prepared_dir)))
+    ], source)
+
+
+def _run_checks(checks, source):
+    """Runs `(key prefix, check)` pairs; a check's ValueError becomes a ConfigError."""
     for prefix, check in checks:
         try:
             check()
         except ValueError as error:
             raise ConfigError(f"{source}: {prefix}{error}") from None
+
+
+def _check_dove_inputs(config, source, check_paths):
+    """A DOVE run: no foundation keys, the image size rule, the vocabulary and the data's region vectors."""
+    default = FoundationConfig()
+    changed = [f.name for f in dataclasses.fields(default)
+               if getattr(config.foundation, f.name) != getattr(default, f.name)]
+    if changed:
+        raise ConfigError(f"{source}: foundation.{changed[0]} has no effect without foundation.preset "
+                          "(a DOVE run); remove it or set foundation.preset.")
+    checks = [("data.", lambda: check_image_size(config.data.image_size))]
+    if check_paths:
+        if config.data.vocabulary is None:
+            raise ConfigError(f"{source}: data.vocabulary is required (a path).")
+        checks.append(("", lambda: check_data_regions(config.model, config.data.prepared_dir)))
+    _run_checks(checks, source)
+
+
+# The keys a CLIP dual encoder does not use: set to anything but their defaults, they are refused.
+NOT_FOR_DUAL_ENCODER = ("model", "initialization", "loss.lambda_global", "data.vocabulary")
+
+
+def _check_foundation(config, raw, source, check_paths):
+    """A CLIP run: the DOVE-only keys at their defaults; image size, caption length and depth from the preset.
+
+    Sets `data.image_size` and `data.sequence_length` to the preset's (when
+    `check_paths`, which reads it) and `evaluation.mode` to "global" when
+    the file leaves it out.
+    """
+    foundation, defaults = config.foundation, ExperimentConfig().to_dict()
+    where = "foundation.preset is set: a CLIP dual encoder run"
+    current = config.to_dict()
+    for dotted in NOT_FOR_DUAL_ENCODER:
+        section, _, key = dotted.partition(".")
+        changed = [k for k in ([key] if key else current[section]) if current[section][k] != defaults[section][k]]
+        if changed:
+            raise ConfigError(f"{source}: {section}.{changed[0]} does not apply ({where}); remove it.")
+    blocks = foundation.trainable_blocks
+    if blocks < ALL_BLOCKS:
+        raise ConfigError(f"{source}: foundation.trainable_blocks must be -1 (all), 0 (frozen towers) or a "
+                          f"block count, got {blocks}.")
+    mode = (raw.get("evaluation") or {}).get("mode")
+    if mode == "roam":
+        raise ConfigError(f"{source}: evaluation.mode is roam but a CLIP dual encoder has no ROAM "
+                          "(foundation.heads: none); set evaluation.mode: global.")
+    config.evaluation.mode = "global"
+    if not check_paths:
+        return
+    try:
+        settings = clip_preset_settings(foundation.preset)
+    except ValueError as error:
+        raise ConfigError(f"{source}: foundation.preset: {error}.") from None
+    if blocks > settings["depth"]:
+        raise ConfigError(f"{source}: foundation.trainable_blocks is {blocks} but the preset's towers have "
+                          f"{settings['depth']} blocks.")
+    given = raw.get("data") or {}
+    for key in ("image_size", "sequence_length"):
+        if key in given and given[key] != settings[key]:
+            raise ConfigError(f"{source}: data.{key} is {given[key]!r} but the CLIP preset takes "
+                              f"{settings[key]}; leave it out (the preset's is used).")
+        setattr(config.data, key, settings[key])
 
 
 def check_data_regions(model, prepared_dir):

@@ -1,6 +1,7 @@
 """The retriever of an experiment config: built fresh, from saved weights, or from a preset."""
 
 import dataclasses
+import inspect
 import os
 
 import keras
@@ -12,10 +13,13 @@ from dove_keras.models import DOVEPreprocessor
 from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 from dove_keras.models import build_image_backbone
+from dove_keras.models.clip import CLIPRetriever
+from dove_keras.models.clip.trainable_blocks import set_trainable_blocks
 from dove_keras.models.image_backbones import image_normalization
+from dove_keras.models.optimizers import GroupedAdamW
 from dove_keras.models.presets import first_line
 from dove_keras.models.presets import load_preset
-from dove_keras.training.schedules import step_decay_schedule
+from dove_keras.training.schedules import learning_rate_schedule
 
 
 def build_preprocessor(config):
@@ -29,6 +33,28 @@ def build_preprocessor(config):
 
 
 def build_retriever(config):
+    """A new (not compiled) retrieval task of `config`, initial weights loaded.
+
+    The one place a config's task is chosen: `foundation.preset` null gives
+    DOVE (`build_dove_retriever`), set the preset's CLIP dual encoder
+    (`build_clip_retriever`).
+    """
+    if config.foundation.preset is None:
+        return build_dove_retriever(config)
+    return build_clip_retriever(config)
+
+
+def build_clip_retriever(config):
+    """The `CLIPRetriever` of `foundation.preset` with the config's loss, trainable blocks and precision."""
+    foundation, loss = config.foundation, config.loss
+    model = CLIPRetriever.from_preset(foundation.preset, loss=foundation.loss, margin=loss.margin,
+                                      hardest_negative=loss.hardest_negative, compile=False)
+    model = with_precision(model, config.training.precision)
+    set_trainable_blocks(model.backbone, foundation.trainable_blocks)
+    return model
+
+
+def build_dove_retriever(config):
     """A new (not compiled) `DOVERetriever` of `config`, initial weights loaded.
 
     Raises:
@@ -53,11 +79,34 @@ def build_retriever(config):
 
 
 def compile_for_training(model, config, steps_per_epoch):
-    """Compiles with Adam on the protocol's step-decay schedule."""
+    """Compiles with the config's optimizer and builds it.
+
+    Adam on the protocol's step decay by default; `GroupedAdamW` when the
+    towers of a foundation model have their own rate or with weight decay.
+    """
     o = config.optimizer
-    schedule = step_decay_schedule(o.learning_rate, steps_per_epoch, o.decay_rate, o.decay_epochs)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=o.clipnorm))
+    schedule = learning_rate_schedule(o.learning_rate, steps_per_epoch, config.training.epochs, o.schedule,
+                                      o.decay_rate, o.decay_epochs, o.warmup_epochs)
+    factors = tower_rate_factors(model, config)
+    if factors or o.weight_decay:
+        optimizer = GroupedAdamW(schedule, rate_factors=factors, weight_decay=o.weight_decay, clipnorm=o.clipnorm)
+    else:
+        optimizer = keras.optimizers.Adam(schedule, clipnorm=o.clipnorm)
+    model.compile(optimizer=optimizer)
     model.optimizer.build(model.trainable_variables)
+
+
+def tower_rate_factors(model, config):
+    """`{variable path prefix: factor}` giving a CLIP's towers `foundation.tower_learning_rate` ({} for DOVE)."""
+    if config.foundation.preset is None:
+        return {}
+    backbone = model.backbone
+    towers = (backbone.vision_encoder, backbone.text_encoder)
+    outside = [w.path for tower in towers for w in tower.weights if not w.path.startswith(tower.name)]
+    if outside:  # the prefixes must select the towers' variables
+        raise ValueError(f"tower variable {outside[0]} is not named after its tower")
+    factor = config.foundation.tower_learning_rate / config.optimizer.learning_rate
+    return {tower.name: factor for tower in towers}
 
 
 def load_trained(config, weights, precision=None):
@@ -100,8 +149,13 @@ def with_precision(model, precision):
     """
     if model.backbone.dtype_policy.name == precision:
         return model
-    backbone = DOVEBackbone.from_config({**model.backbone.get_config(), "dtype": precision})
+    config = {**model.backbone.get_config(), "dtype": precision}
+    for tower in ("vision_encoder", "text_encoder"):  # a CLIP's towers keep their own saved dtype otherwise
+        if isinstance(config.get(tower), dict):
+            config[tower] = {**config[tower], "config": {**config[tower]["config"], "dtype": precision}}
+    backbone = type(model.backbone).from_config(config)
     backbone.set_weights(model.backbone.get_weights())
-    task = {key: value for key, value in model.get_config().items() if key in ("margin", "hardest_negative",
-                                                                               "lambda_global")}
-    return DOVERetriever(backbone, model.preprocessor, **task)
+    arguments = inspect.signature(type(model).__init__).parameters
+    task = {key: value for key, value in model.get_config().items()
+            if key in arguments and key not in ("backbone", "preprocessor")}
+    return type(model)(backbone, model.preprocessor, **task)

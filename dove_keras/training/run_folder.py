@@ -65,7 +65,9 @@ def is_resumable(config):
 def run_differences(config):
     """The config keys, and the input files by content, in which `config` differs from its run's."""
     out = config.output_dir
-    differing = config_differences(load_saved_config(os.path.join(out, CONFIG_FILE)), config.to_dict())
+    saved = load_saved_config(os.path.join(out, CONFIG_FILE))
+    saved = with_defaults(saved, type(config)().to_dict()) if saved else saved  # {}: damaged, all differ
+    differing = config_differences(saved, config.to_dict())
     try:
         with open(os.path.join(out, INPUTS_FILE), encoding="utf-8") as f:
             recorded = json.load(f)
@@ -103,6 +105,15 @@ def load_saved_config(path):
     except (OSError, yaml.YAMLError):
         return {}
     return raw if isinstance(raw, dict) else {}
+
+
+def with_defaults(saved, defaults):
+    """`saved` with the keys it lacks (added to the config after it was written) at their defaults."""
+    merged = dict(defaults)
+    for key, value in saved.items():
+        both = isinstance(value, dict) and isinstance(defaults.get(key), dict)
+        merged[key] = with_defaults(value, defaults[key]) if both else value
+    return merged
 
 
 def config_differences(old, new, prefix=""):

@@ -9,7 +9,8 @@ Output folder (`config.output_dir`):
     final.weights.h5       the weights after the last epoch
     model.keras            the selected (best) model, saved whole
     preset/                the selected model as a keras-hub preset (config, weights,
-                           preprocessor, tokenizer vocabulary): `DOVERetriever.from_preset`
+                           preprocessor, tokenizer vocabulary): `RetrievalTask.from_preset`
+                           (a `DOVERetriever`, or the `CLIPRetriever` of a foundation run)
     curves.png             losses and validation recalls per epoch
     results_{split}_{mode}.csv / .md   recalls of an evaluation
     examples_{split}.png   retrieval examples (query -> top 5)
