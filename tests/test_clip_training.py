@@ -66,12 +66,11 @@ def clip(tmp_path_factory):
     return str(root / "preset")
 
 
-# The triplet case steps eagerly: the same train_step and test_step, compiled in the contrastive case.
-@pytest.mark.parametrize("loss, run_eagerly", [("contrastive", False), ("triplet", True)])
-def test_fit_lowers_the_loss_and_learns_the_temperature(clip, loss, run_eagerly):
+@pytest.mark.parametrize("loss", ["contrastive", "triplet"])
+def test_fit_lowers_the_loss_and_learns_the_temperature(clip, loss):
     keras.utils.set_random_seed(1)
     retriever = CLIPRetriever.from_preset(clip, loss=loss)
-    retriever.compile(optimizer=keras.optimizers.Adam(3e-3), run_eagerly=run_eagerly)
+    retriever.compile(optimizer=keras.optimizers.Adam(3e-3))
     images, captions, ids = scenes()
     batches = tf.data.Dataset.from_tensor_slices({"images": images, "captions": captions, "image_ids": ids})
     batches = batches.batch(8)
