@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data folder beside the checkout, quiet logs."""
+"""Shared fixtures: the real data folder beside the checkout, quiet logs; backend-independent tests run once."""
 
 import os
 from pathlib import Path
@@ -23,3 +23,21 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder not found: {SHARED_DATA}")
     return SHARED_DATA
+
+
+# `tests/run_all_backends.sh` runs the suite once per backend; a test that
+# touches no Keras backend proves the same thing each time, so it runs once.
+ONCE_ON = "tensorflow"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skips `backend_independent` tests unless the Keras backend is tensorflow."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == ONCE_ON:
+        return
+    skip = pytest.mark.skip(reason=f"backend_independent: runs on the {ONCE_ON} pass only (this is {backend})")
+    for item in items:
+        if item.get_closest_marker("backend_independent"):
+            item.add_marker(skip)

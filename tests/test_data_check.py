@@ -12,6 +12,8 @@ from data_tools.check import check_source
 from data_tools.cli import main
 from dove_keras.data.prepare import prepare
 
+pytestmark = pytest.mark.backend_independent
+
 
 def good_image(path, seed=0):
     rng = np.random.default_rng(seed)

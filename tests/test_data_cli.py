@@ -8,6 +8,8 @@ from data_tools import cli as data_cli
 from dove_keras import cli as dove_cli
 from dove_keras.subcommands import build_parser
 
+pytestmark = pytest.mark.backend_independent
+
 CLIS = {"dove-data": data_cli, "dove": dove_cli}
 
 

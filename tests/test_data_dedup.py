@@ -4,11 +4,14 @@ import csv
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from data_tools.cli import main
 from data_tools.dedup import dhash
 from data_tools.dedup import find_overlap
+
+pytestmark = pytest.mark.backend_independent
 
 
 def test_find_overlap_matches_a_loop():

@@ -15,6 +15,8 @@ from dove_keras.data import readers
 from dove_keras.data import shards
 from dove_keras.data.prepare import prepare
 
+pytestmark = pytest.mark.backend_independent
+
 
 def read_records(folder, split):
     paths, _ = shards.split_shards(folder, split)

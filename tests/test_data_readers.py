@@ -6,6 +6,8 @@ import pytest
 
 from dove_keras.data import readers
 
+pytestmark = pytest.mark.backend_independent
+
 # (source, format, {split: images}) as counted from the files in shared/data.
 REAL_COUNTS = [
     ("rsitmd_precomp", "precomp", {"train": 3435, "val": 856, "test": 452}),

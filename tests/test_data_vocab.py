@@ -13,6 +13,7 @@ from dove_keras.data.vocabulary import glove_matrix
 from dove_keras.models import DOVETokenizer
 
 
+@pytest.mark.backend_independent
 def test_order_and_min_count():
     captions = ["A plane, a PLANE.", "the plane is near a tree", "tree; tree!"]
     assert build_vocabulary(captions) == ["a", "plane", "tree", "is", "near", "the"]
@@ -37,6 +38,7 @@ def test_real_training_vocabulary_counts(shared_data, tmp_path):
     assert DOVETokenizer(str(out)).vocabulary_size() == len(words) + 2
 
 
+@pytest.mark.backend_independent
 def test_glove_matrix(tmp_path):
     glove = tmp_path / "glove.txt"
     glove.write_text("3 2\nplane 0.5 -1\nthe 1 2\nsea 3 4\nplane 9 9\n")
@@ -51,6 +53,7 @@ def test_glove_matrix(tmp_path):
     np.testing.assert_array_equal(matrix, again)
 
 
+@pytest.mark.backend_independent
 def test_glove_bad_line(tmp_path):
     glove = tmp_path / "glove.txt"
     glove.write_text("plane 0.5 -1\nsea 3\n")
@@ -58,6 +61,7 @@ def test_glove_bad_line(tmp_path):
         glove_matrix(["sea"], glove)
 
 
+@pytest.mark.backend_independent
 def test_cli_vocab_with_glove(tmp_path, capsys):
     source = tmp_path / "dataset_x.json"
     source.write_text(json.dumps({"images": [

@@ -139,10 +139,12 @@ def test_demo_ablation_flags_reach_the_config(demo_run):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--image-size", "80"], "--image-size must be a multiple of 32"),
-        (["--num-images", "0"], "--num-images must be positive"),
-        (["--split-fractions", "1", "0", "0"], "train, validation and test all need scenes"),
-        (["--learning-rate", "0"], "--learning-rate must be positive"),
+        *(pytest.param(options, message, marks=pytest.mark.backend_independent) for options, message in [
+            (["--image-size", "80"], "--image-size must be a multiple of 32"),
+            (["--num-images", "0"], "--num-images must be positive"),
+            (["--split-fractions", "1", "0", "0"], "train, validation and test all need scenes"),
+            (["--learning-rate", "0"], "--learning-rate must be positive"),
+        ]),
         (["--backend", "torch" if keras.backend.backend() != "torch" else "jax"],
          "Keras is already loaded with the"),
     ],
@@ -153,6 +155,7 @@ def test_demo_refuses_bad_options_before_any_work(options, message, tmp_path, ca
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.backend_independent
 def test_demo_refuses_a_batch_larger_than_the_training_captions(tmp_path, capsys):
     options = ["--num-images", "12", "--scene-size", "32", "--batch-size", "64"]
     assert cli.main(["demo", "--output-dir", str(tmp_path), *options]) == 2
@@ -160,6 +163,7 @@ def test_demo_refuses_a_batch_larger_than_the_training_captions(tmp_path, capsys
     assert not (tmp_path / "dove").exists()
 
 
+@pytest.mark.backend_independent
 def test_demo_help_explains_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", "--help"])

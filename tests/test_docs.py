@@ -7,6 +7,8 @@ from conftest import REPO_ROOT
 
 from data_tools.cli_reference import reference
 
+pytestmark = pytest.mark.backend_independent
+
 PLACEHOLDER = re.compile(r"@@[A-Z0-9_]+@@")
 
 

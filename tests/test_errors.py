@@ -18,6 +18,8 @@ from dove_keras.training.backup import BackupError
 from dove_keras.training.config import ConfigError
 from dove_keras.training.distribution import DistributionError
 
+pytestmark = pytest.mark.backend_independent
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Where printing is the job: the command layer.
 PRINTING = ("dove_keras/commands/", "dove_keras/cli.py", "dove_keras/subcommands.py")

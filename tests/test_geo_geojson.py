@@ -23,6 +23,8 @@ from dove_keras.geo import write_csv  # noqa: E402
 from dove_keras.geo import write_geojson  # noqa: E402
 from dove_keras.geo.reproject import crs_member  # noqa: E402
 
+pytestmark = pytest.mark.backend_independent
+
 ORIGIN = (500000.0, 4500000.0)  # UTM 33N, on the central meridian, about 40.6 N
 
 

@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.backend_independent
+
 SCRIPT = """
 import sys
 sys.modules.update(rasterio=None, pyproj=None, shapely=None, affine=None)

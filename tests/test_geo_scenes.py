@@ -16,6 +16,8 @@ from dove_keras.geo import list_scenes  # noqa: E402
 from dove_keras.geo import tile_windows  # noqa: E402
 from dove_keras.geo.scenes import NOT_GEOREFERENCED  # noqa: E402
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):

@@ -8,6 +8,10 @@ importer's own.
 import ast
 import pathlib
 
+import pytest
+
+pytestmark = pytest.mark.backend_independent
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Bottom up; a module may import its own layer and those below it.

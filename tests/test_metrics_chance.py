@@ -6,6 +6,8 @@ import pytest
 from dove_keras.metrics import retrieval_recalls
 from dove_keras.metrics.chance import chance_recalls
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize("num_images, captions_per_image", [(20, 5), (3, 5), (7, 2)])
 def test_chance_equals_the_mean_recall_of_random_scores(num_images, captions_per_image):

@@ -7,6 +7,8 @@ from dove_keras.metrics import retrieval
 from dove_keras.metrics import retrieval_ranks
 from dove_keras.metrics import retrieval_recalls
 
+pytestmark = pytest.mark.backend_independent
+
 
 def loop_reference(similarity, captions_per_image=5, ks=(1, 5, 10)):
     """DESIGN section 3, one query at a time; rank = strictly higher scores."""

@@ -48,6 +48,7 @@ def test_ids_padding_truncation_oov():
     assert [t.decode() for t in detokenized] == ["a plane"]
 
 
+@pytest.mark.backend_independent
 def test_normalisation_python_and_tensorflow_agree():
     samples = ["  Two  PLANES,\tparked\nnear the water’s edge. ", "semi-surrounded (by) trees;",
                "l'aéroport 3rd", "A\u00a0B", "...", "İK"]
@@ -68,6 +69,7 @@ def test_empty_caption_is_rejected_in_tf_data():
         next(iterator)
 
 
+@pytest.mark.backend_independent
 def test_matches_reference_on_every_real_caption_file(shared_data, tmp_path):
     benchmarks = shared_data / "benchmarks"
     for name in ("rsitmd_precomp", "rsicd_precomp", "ucm_precomp", "sydney_precomp"):
@@ -127,6 +129,7 @@ def test_preprocessor_passes_other_keys_and_round_trips(tmp_path):
     ("plane\nsea\nplane\n", r"vocab\.txt:3: 'plane' repeats line 1"),
     ("", r"empty vocabulary"),
 ])
+@pytest.mark.backend_independent
 def test_bad_vocabulary_file(tmp_path, content, message):
     path = tmp_path / "vocab.txt"
     path.write_text(content)

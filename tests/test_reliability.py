@@ -117,6 +117,7 @@ def test_item02_export_overwrite_replaces_only_an_export(tmp_path, capsys):
 
 
 # 3. Stale: prepare after an image changed.
+@pytest.mark.backend_independent
 def test_item03_prepare_rewrites_the_shard_of_a_changed_image_and_check_reports_it(tmp_path):
     images = tmp_path / "images"
     _images(images, 4)
@@ -171,6 +172,7 @@ def test_item05_config_refuses_ranges_that_train_to_nothing(data_root, tmp_path,
 
 
 # 6. Stale: leaks and short evaluation images.
+@pytest.mark.backend_independent
 def test_item06_prepare_lists_leaks_and_short_evaluation_images(tmp_path):
     images = tmp_path / "images"
     _images(images, 3)
@@ -188,6 +190,7 @@ def test_item06_prepare_lists_leaks_and_short_evaluation_images(tmp_path):
 
 
 # 7. Smaller items.
+@pytest.mark.backend_independent
 def test_item07_symlinked_folders_are_followed_once(tmp_path):
     _images(tmp_path / "real", 2)
     (tmp_path / "top").mkdir()
@@ -196,6 +199,7 @@ def test_item07_symlinked_folders_are_followed_once(tmp_path):
     assert list_images(tmp_path / "top") == ["linked/0.png", "linked/1.png"]
 
 
+@pytest.mark.backend_independent
 def test_item07_search_index_takes_the_image_size_from_the_model(capsys):
     with pytest.raises(SystemExit):
         cli.main(["search", "index", "--help"])
@@ -210,6 +214,7 @@ def test_item07_negative_token_ids_are_refused(dove_export):
         dove_export.encode_text_ids(tf.constant([[2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], tf.int32))
 
 
+@pytest.mark.backend_independent
 def test_item07_prepare_counts_caption_words_for_the_long_caption_warning(tmp_path):
     _images(tmp_path / "images", 2)
     source = _karpathy(tmp_path / "dataset_x.json", [
@@ -300,6 +305,7 @@ def test_item10_run_time_errors_are_one_line(data_root, tmp_path, capsys):
     assert "fewer than one batch of 1000" in capsys.readouterr().err
 
 
+@pytest.mark.backend_independent
 def test_item10_ctrl_c_during_prepare_is_one_line(tmp_path, capsys, monkeypatch):
     images = tmp_path / "images"
     _images(images, 2)
@@ -316,6 +322,7 @@ def test_item10_ctrl_c_during_prepare_is_one_line(tmp_path, capsys, monkeypatch)
 
 
 # 11. Unclear messages of `dove-data check`.
+@pytest.mark.backend_independent
 def test_item11_check_names_an_unfinished_prepare(tmp_path, capsys):
     images = tmp_path / "images"
     _images(images, 2)
@@ -326,6 +333,7 @@ def test_item11_check_names_an_unfinished_prepare(tmp_path, capsys):
     assert "an unfinished `dove-data prepare`" in capsys.readouterr().out
 
 
+@pytest.mark.backend_independent
 def test_item11_byte_order_marks_and_empty_images(tmp_path):
     listing = tmp_path / "test_filename.txt"
     listing.write_bytes(b"\xef\xbb\xbfa.png\nb.png\n")
@@ -335,6 +343,7 @@ def test_item11_byte_order_marks_and_empty_images(tmp_path):
         load_image(tmp_path / "empty.png")
 
 
+@pytest.mark.backend_independent
 def test_item11_a_damaged_shard_is_reported_once(tmp_path):
     images = tmp_path / "images"
     _images(images, 6)
@@ -415,6 +424,7 @@ def test_item13_sixteen_bit_grey_png_and_tiff_load_as_the_same_stretched_array(t
         model.preprocessor.image_converter(values[..., None].repeat(3, -1))
 
 
+@pytest.mark.backend_independent
 def test_item13_sixteen_bit_colour_png_and_tiff_are_refused_alike(tmp_path):
     import tensorflow as tf
 

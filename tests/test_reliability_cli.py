@@ -75,6 +75,7 @@ def test_item01_another_presets_results_go_to_output(data_root, tmp_path):
 
 
 # 2. Data loss: `dove-data vocab --output` over an existing file or the source's own files.
+@pytest.mark.backend_independent
 def test_item02_vocab_refuses_existing_outputs_and_the_sources_own_files(data_root, tmp_path, capsys):
     prepared = f"{data_root}/prepared"
     manifest = f"{prepared}/manifest.json"
@@ -92,6 +93,7 @@ def test_item02_vocab_refuses_existing_outputs_and_the_sources_own_files(data_ro
     assert "square" in existing.read_text().split()
 
 
+@pytest.mark.backend_independent
 def test_item02_check_names_a_damaged_manifest(data_root, tmp_path, capsys):
     copy = tmp_path / "prepared"
     shutil.copytree(f"{data_root}/prepared", copy)
@@ -151,6 +153,7 @@ def test_item03_a_preset_damaged_inside_is_one_line_naming_the_file(tmp_path, ca
 
 
 # 4. Silent: dedup of missing folders, a file given as a folder, a negative distance.
+@pytest.mark.backend_independent
 def test_item04_dedup_refuses_what_it_cannot_compare(data_root, tmp_path, capsys):
     images = f"{data_root}/images"
     out = tmp_path / "d.csv"
@@ -168,6 +171,7 @@ def test_item04_dedup_refuses_what_it_cannot_compare(data_root, tmp_path, capsys
 
 
 # 5. Stale: resuming after the vocabulary's content changed (same path, same size).
+@pytest.mark.backend_independent
 def test_item05_a_changed_vocabulary_content_is_refused_on_resume(data_root, tmp_path, capsys):
     vocabulary = tmp_path / "vocab.txt"
     words = open(f"{data_root}/vocab.txt").read().splitlines()
@@ -205,6 +209,7 @@ def test_item10_a_missing_or_offline_preset_is_one_line(tmp_path, capsys, monkey
 
 
 # 12. Misleading: a prepare that failed before its first shard does not block the fixed source.
+@pytest.mark.backend_independent
 def test_item12_a_failed_prepare_does_not_block_the_next_one(tmp_path, capsys):
     images = tmp_path / "images"
     images.mkdir()
@@ -233,6 +238,7 @@ class _PresetWriter:
             f.write("{}")
 
 
+@pytest.mark.backend_independent
 def test_item14_a_saved_preset_folder_follows_the_umask(tmp_path):
     previous = os.umask(0o022)
     try:
@@ -255,6 +261,7 @@ def test_item13_weights_of_another_model_are_one_line(data_root, tmp_path, capsy
     assert "other.weights.h5: not weights of this config's model" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.backend_independent
 def test_item13_missing_data_sources_are_usage_errors(tmp_path, capsys):
     missing = str(tmp_path / "missing")
     for argv in (["check", missing], ["vocab", missing, "--output", str(tmp_path / "v.txt")],
@@ -263,6 +270,7 @@ def test_item13_missing_data_sources_are_usage_errors(tmp_path, capsys):
         assert f"{missing}: not found" in capsys.readouterr().err
 
 
+@pytest.mark.backend_independent
 def test_item13_an_undecodable_tiff_says_what_to_do(tmp_path):
     rasterio = pytest.importorskip("rasterio")
     values = np.arange(6 * 7 * 3, dtype=np.float32).reshape(3, 6, 7)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from dove_keras.reports.curves import plot_training_curves
@@ -10,6 +11,8 @@ from dove_keras.reports.sheets import example_queries
 from dove_keras.reports.sheets import retrieval_example_sheet
 from dove_keras.reports.tables import results_frame
 from dove_keras.reports.tables import write_results
+
+pytestmark = pytest.mark.backend_independent
 
 
 def test_results_table_csv_and_markdown(tmp_path):

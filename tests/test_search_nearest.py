@@ -5,6 +5,8 @@ import pytest
 
 from dove_keras.search import nearest
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _reference_top_k(database, query, k):
     scores = [float(np.dot(row, query)) for row in database]

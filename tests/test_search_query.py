@@ -108,6 +108,7 @@ HELP_MUST_MENTION = {
 }
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("argv", [["search", "index"], ["search", "query"], ["export"]])
 def test_help_explains_the_options(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

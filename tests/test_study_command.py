@@ -94,6 +94,7 @@ def test_study_resumes_keeping_finished_runs(stand_in_study, config_path):
     assert len(pd.read_csv(output / "study.csv")) == 4
 
 
+@pytest.mark.backend_independent
 def test_run_states(config_path, tmp_path):
     from dove_keras.training.config import load_config
 
@@ -112,6 +113,7 @@ def test_run_states(config_path, tmp_path):
     assert [studies.run_state(run) for run in study.runs] == ["interrupted", "evaluate", "finished", "new"]
 
 
+@pytest.mark.backend_independent
 def test_sweep_plan_tables_and_curve(config_path, tmp_path):
     from dove_keras.training.config import load_config
 
@@ -145,6 +147,7 @@ def test_sweep_plan_tables_and_curve(config_path, tmp_path):
         (["sweep", "--set-grid", "loss.margin=0.1"], "expected SECTION.KEY=V1,V2,... with two or more values"),
     ],
 )
+@pytest.mark.backend_independent
 def test_bad_input_is_one_line_before_any_work(options, message, config_path, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default study would generate data under ./dove_runs
     for config in ([], ["--config", config_path]):

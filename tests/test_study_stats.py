@@ -11,6 +11,8 @@ from dove_keras.experiments.study_stats import summarize
 from dove_keras.experiments.study_stats import t_two_sided_p
 from dove_keras.reports.tables import RECALL_COLUMNS
 
+pytestmark = pytest.mark.backend_independent
+
 stats = pytest.importorskip("scipy.stats")
 
 

@@ -13,6 +13,8 @@ import pytest
 from dove_keras.datasets.synthetic import generate_captions
 from dove_keras.datasets.synthetic import generate_example
 
+pytestmark = pytest.mark.backend_independent
+
 OBJECTS = {
     "plane": "plane", "airplane": "plane", "aircraft": "plane", "jet": "plane",
     "ship": "ship", "boat": "ship", "vessel": "ship",

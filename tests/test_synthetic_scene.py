@@ -6,6 +6,8 @@ import pytest
 from dove_keras.datasets.synthetic import generate_example
 from dove_keras.datasets.synthetic import generate_scene
 
+pytestmark = pytest.mark.backend_independent
+
 SIZE = 128
 # Rough prototypes of the colour names, to read an object's colour off the image.
 PROTOTYPES = {

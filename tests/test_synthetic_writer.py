@@ -11,6 +11,8 @@ from dove_keras.datasets.synthetic import generate_dataset
 from dove_keras.datasets.synthetic import generate_example
 from dove_keras.datasets.synthetic import writer
 
+pytestmark = pytest.mark.backend_independent
+
 ARGS = dict(num_images=10, image_size=32, seed=1, split_fractions=(0.6, 0.2, 0.2), progress=False)
 
 

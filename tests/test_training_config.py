@@ -11,6 +11,8 @@ from dove_keras.training import ExperimentConfig
 from dove_keras.training import load_config
 from dove_keras.training import save_config
 
+pytestmark = pytest.mark.backend_independent
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "configs"
 
 

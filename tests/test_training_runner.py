@@ -128,6 +128,7 @@ def test_run_training_end_to_end(data_root, tmp_path):
     assert results["mR"].iloc[0] == pytest.approx(history["val_mR"].iloc[1], abs=0.01)
 
 
+@pytest.mark.backend_independent
 def test_cli_errors_before_training(data_root, tmp_path, capsys):
     config = tiny_config(data_root, tmp_path / "run")
     path = str(tmp_path / "config.yaml")
@@ -143,6 +144,7 @@ def test_cli_errors_before_training(data_root, tmp_path, capsys):
     assert not os.path.exists(tmp_path / "run")  # nothing started
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 def test_cli_help_explains_every_option(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
