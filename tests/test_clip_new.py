@@ -35,6 +35,7 @@ def test_new_clip_writes_a_preset_whose_vocabulary_comes_from_the_captions(prepa
     assert reference("a yellow square on grey ground")["input_ids"][1:-1] == [int(i) for i in ids]
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("options, message", [
     (["--heads", "3"], "--heads 3 does not divide --width 16"),
     (["--image-size", "36"], "--image-size 36 is not a multiple of --patch-size 8"),
@@ -47,6 +48,7 @@ def test_sizes_that_build_no_clip_are_refused_before_work(prepared, tmp_path, ca
     assert not os.path.exists(output)
 
 
+@pytest.mark.backend_independent
 def test_an_existing_preset_is_kept_without_overwrite(prepared, tmp_path, capsys):
     output = tmp_path / "clip"
     output.mkdir()
