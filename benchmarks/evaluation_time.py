@@ -30,7 +30,7 @@ def measure(args):
     import numpy as np
     import tensorflow as tf
 
-    from dove_keras.metrics import evaluate_model
+    from dove_keras.evaluation import evaluate_model
     from dove_keras.models import DOVEBackbone
     from dove_keras.models import DOVERetriever
 

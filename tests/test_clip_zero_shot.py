@@ -18,8 +18,8 @@ from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 from dove_keras import cli
+from dove_keras.evaluation.ranks import retrieval_recalls
 from dove_keras.export import export_saved_model
-from dove_keras.metrics.retrieval import retrieval_recalls
 from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip import import_clip
 from dove_keras.models.presets import load_preset

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from dove_keras.metrics import evaluate_model
-from dove_keras.metrics import retrieval_recalls
+from dove_keras.evaluation import evaluate_model
+from dove_keras.evaluation import retrieval_recalls
 
 
 class LinearScorer:

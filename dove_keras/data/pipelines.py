@@ -24,6 +24,7 @@ from dove_keras.data.augmentation import augment_image
 from dove_keras.data.augmentation import resize_to_uint8
 from dove_keras.data.augmentation import train_resize_size
 from dove_keras.preprocessing.captions import normalize_captions
+from dove_keras.utils.datasets import without_autotuning
 
 
 def _records(dataset, manifest, captions_per_image=None):
@@ -146,20 +147,6 @@ def make_train_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     return without_autotuning(dataset.with_options(options)).prefetch(tf.data.AUTOTUNE)
-
-
-def without_autotuning(dataset):
-    """`dataset` without tf.data's autotuning thread.
-
-    Destroying an iterator waits for that thread's next wake-up, and it
-    sleeps twice as long each time: a loop over a dataset ended at the next
-    10 ms x 2^k after its work was done (an 8.2 s encoding loop took 10.24 s;
-    the end of a multi-epoch `fit` waited ~50 s). `AUTOTUNE` parallelism then
-    means all cores.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_image=5):

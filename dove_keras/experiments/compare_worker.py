@@ -45,7 +45,7 @@ def measure(config, weights, steps, eval_split):
     import numpy as np
 
     from dove_keras.data.pipelines import make_train_dataset
-    from dove_keras.metrics.evaluation import evaluate_model
+    from dove_keras.evaluation.evaluate import evaluate_model
     from dove_keras.training.factory import compile_for_training
     from dove_keras.training.factory import load_trained
     from dove_keras.training.seeding import epoch_seed

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from dove_keras.data import shards
 from dove_keras.data.pipelines import make_eval_datasets
-from dove_keras.metrics.evaluation import evaluate_model
+from dove_keras.evaluation.evaluate import evaluate_model
 from dove_keras.reports.sheets import example_heat_maps
 from dove_keras.reports.sheets import example_indices
 from dove_keras.reports.sheets import retrieval_example_sheet
