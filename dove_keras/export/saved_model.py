@@ -188,7 +188,8 @@ def _score_function(retriever, shapes):
     ]
 
     def roam_score(fused, regions, region_mask, genes, gene_mask):
-        return roam_scores(retriever.backbone.iga, fused, regions, region_mask, genes, gene_mask)
+        image_features = {"fused": fused, "regions": regions, "region_mask": region_mask}
+        return roam_scores(retriever.backbone.iga, image_features, {"genes": genes, "gene_mask": gene_mask})
 
     return specs, roam_score, "iiicc"
 
