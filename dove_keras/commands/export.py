@@ -1,6 +1,5 @@
 """`dove export`: a TensorFlow SavedModel with raw-input endpoints."""
 
-import os
 
 from dove_keras.commands.options import add_config_arguments
 from dove_keras.commands.options import add_preset_argument
@@ -50,16 +49,9 @@ def _load(args):
     chosen = [name for name in ("preset", "model", "config") if getattr(args, name)]
     if len(chosen) != 1:
         raise UsageError("give exactly one of --preset DIR, --model FILE.keras or --config FILE")
-    from dove_keras.models.presets import load_preset
-    from dove_keras.training.factory import load_trained
+    from dove_keras.training.loading import load_retriever
 
-    if args.preset:
-        return load_preset(args.preset)
-    if args.model:
-        if not os.path.isfile(args.model):
-            raise UsageError(f"model file not found: {args.model}")
-        import keras
-
-        return keras.saving.load_model(args.model, compile=False)
+    if args.config is None:
+        return load_retriever(args.preset or args.model)
     config = config_from_args(args)
-    return load_trained(config, trained_model_path(args, config))
+    return load_retriever(trained_model_path(args, config), config)

@@ -35,7 +35,7 @@ def load_encoder(model):
     path = os.path.abspath(os.fspath(model))
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return SavedModelEncoder(path)
-    if os.path.isfile(os.path.join(path, "task.json")) or (path.endswith(".keras") and os.path.isfile(path)):
+    if os.path.exists(path):
         return KerasEncoder(path)
     raise ValueError(
         f"{model}: expected a directory written by `dove export`, a preset directory "
@@ -106,18 +106,13 @@ class KerasEncoder:
     def __init__(self, model):
         import keras
 
-        from dove_keras.models.presets import load_preset
         from dove_keras.models.retrieval_task import RetrievalTask
+        from dove_keras.training.loading import load_retriever
 
         self.path = None
         if not isinstance(model, RetrievalTask):
             self.path = os.path.abspath(model)
-            if os.path.isdir(self.path):
-                model = load_preset(self.path)
-            else:
-                model = keras.saving.load_model(self.path, compile=False)
-            if not isinstance(model, RetrievalTask):
-                raise ValueError(f"{self.path}: holds a {type(model).__name__}, not a dove_keras retrieval task")
+            model = load_retriever(self.path)
         if model.preprocessor is None:
             raise ValueError("the model has no preprocessor: search needs its tokenizer and image size")
         self._model = model

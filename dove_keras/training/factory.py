@@ -1,7 +1,6 @@
-"""The retriever of an experiment config: built fresh, from saved weights, or from a preset."""
+"""The retriever of an experiment config: built fresh, compiled for training, or under another precision."""
 
 import dataclasses
-import os
 
 import keras
 import numpy as np
@@ -13,8 +12,6 @@ from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 from dove_keras.models import build_image_backbone
 from dove_keras.models.image_backbones import image_normalization
-from dove_keras.models.presets import first_line
-from dove_keras.models.presets import load_preset
 from dove_keras.training.schedules import step_decay_schedule
 
 
@@ -58,36 +55,6 @@ def compile_for_training(model, config, steps_per_epoch):
     schedule = step_decay_schedule(o.learning_rate, steps_per_epoch, o.decay_rate, o.decay_epochs)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=o.clipnorm))
     model.optimizer.build(model.trainable_variables)
-
-
-def load_trained(config, weights, precision=None):
-    """The retriever of `config` with saved weights.
-
-    Args:
-        config: the `ExperimentConfig` the weights were trained with.
-        weights: a `.weights.h5` file of that model, a saved `.keras` model
-            or a preset folder written by `dove train`.
-        precision: a dtype policy to run it under (see `with_precision`);
-            None keeps the one it was saved with.
-
-    Raises:
-        ValueError: a missing weights file.
-    """
-    weights = os.fspath(weights)
-    if os.path.isdir(weights):
-        model = load_preset(weights)
-    elif not os.path.isfile(weights):
-        raise ValueError(f"weights file not found: {weights}")
-    elif weights.endswith(".keras"):
-        model = keras.saving.load_model(weights)
-    else:
-        model = build_retriever(config)
-        try:
-            model.load_weights(weights)
-        except (ValueError, KeyError) as error:  # Keras lists every mismatching layer on many lines
-            raise ValueError(f"{weights}: not weights of this config's model ({first_line(error)}); pass "
-                             "the config it was trained with") from None
-    return model if precision is None else with_precision(model, precision)
 
 
 def with_precision(model, precision):

@@ -36,7 +36,7 @@ from dove_keras.training.callbacks import RetrievalEvaluation
 from dove_keras.training.config import save_config
 from dove_keras.training.distribution import distribution_scope
 from dove_keras.training.distribution import split_batches_between_workers
-from dove_keras.training.factory import load_trained
+from dove_keras.training.loading import load_retriever
 from dove_keras.training.run_folder import BACKUP_DIR
 from dove_keras.training.run_folder import CONFIG_FILE
 from dove_keras.training.run_folder import check_run_folder
@@ -189,7 +189,7 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=
         The `EvaluationResult`.
     """
     seed_everything(config.seed, deterministic=False)
-    model = load_trained(config, weights, precision)
+    model = load_retriever(weights, config, precision)
     output_dir = output_dir or config.output_dir
     os.makedirs(output_dir, exist_ok=True)
     return evaluate_split(config, model, split or config.data.test_split, mode, verbose, output_dir, name)
