@@ -91,11 +91,11 @@ def test_export_serves_raw_captions_and_images(clip, tmp_path):
     served = tf.saved_model.load(str(tmp_path / "export"))
     captions = ["a red square on green ground", "the 12 blue squares, it's 'grey'"]
     expected_ids = retriever.preprocessor.token_ids(captions).numpy()
-    texts = served.encode_text(tf.constant(captions))["global"].numpy()
+    texts = served.embed_texts(tf.constant(captions))["global"].numpy()
     np.testing.assert_allclose(texts, keras.ops.convert_to_numpy(retriever.encode_text(expected_ids)["global"]),
                                atol=1e-5)
     png = open(os.path.join(clip["data"], "images", "test_0.png"), "rb").read()
-    images = served.encode_image(tf.constant([png]))["global"].numpy()
+    images = served.embed_images(tf.constant([png]))["global"].numpy()
     np.testing.assert_allclose(images, keras.ops.convert_to_numpy(retriever.embed_images([png])["global"]),
                                atol=1e-5)
     scores = served.score(images, texts).numpy()

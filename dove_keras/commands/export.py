@@ -9,10 +9,11 @@ from dove_keras.errors import UsageError
 
 DESCRIPTION = (
     "Export a trained DOVE model as a TensorFlow SavedModel (DESIGN section 6) with the "
-    "endpoints encode_image (JPEG/PNG/GIF/BMP bytes), encode_image_pixels (decoded float "
-    "pixels of any size, e.g. of TIFFs), encode_image_tensor (normalised float images), "
-    "encode_text (UTF-8 captions, tokenised in the graph with the training vocabulary), "
-    "encode_text_ids (int32 token ids) and score (pairwise ROAM scores). The model's "
+    "endpoints embed_images (JPEG/PNG/GIF/BMP bytes), embed_pixels (decoded float "
+    "pixels of any size, e.g. of TIFFs), encode_image (normalised float images), "
+    "embed_texts (UTF-8 captions, tokenised in the graph with the training vocabulary), "
+    "encode_text (int32 token ids) and score (pairwise ROAM scores): embed_* take raw "
+    "inputs, encode_* model inputs, as the Keras task's methods do. The model's "
     "preprocessor (vocabulary, caption length, image size) goes into the graph: a preset "
     "needs no other option. The loading process needs TensorFlow and `import "
     "tensorflow_text`, not dove_keras. From the torch backend the export runs in a "
