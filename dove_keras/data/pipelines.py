@@ -75,7 +75,7 @@ def _padded_regions(features, count, dim):
 
 
 def make_train_dataset(
-    data_dir,
+    prepared_dir,
     split="train",
     batch_size=100,
     image_size=256,
@@ -86,7 +86,7 @@ def make_train_dataset(
     """The training dataset: one example per caption, shuffled and augmented.
 
     Args:
-        data_dir: a folder written by `dove-data prepare`.
+        prepared_dir: a folder written by `dove-data prepare`.
         split: the split to read.
         batch_size: examples per batch (the last partial batch is dropped).
         image_size: side of the output images (multiple of 32 for the model).
@@ -101,11 +101,11 @@ def make_train_dataset(
     Returns:
         A `tf.data.Dataset` of raw training batches.
     """
-    paths, entry, manifest = _split(data_dir, split)
+    paths, entry, manifest = _split(prepared_dir, split)
     steps = entry["captions"] // batch_size
     if steps == 0:
         raise ValueError(
-            f"{data_dir}: {split} has {entry['captions']} captions, fewer than one "
+            f"{prepared_dir}: {split} has {entry['captions']} captions, fewer than one "
             f"batch of {batch_size} (batches drop the remainder)"
         )
     deterministic = seed is not None
@@ -149,11 +149,11 @@ def make_train_dataset(
     return without_autotuning(dataset.with_options(options)).prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_image=5):
+def make_eval_datasets(prepared_dir, split="test", batch_size=100, captions_per_image=5):
     """The evaluation datasets, in protocol order.
 
     Args:
-        data_dir: a folder written by `dove-data prepare`.
+        prepared_dir: a folder written by `dove-data prepare`.
         split: the split to read.
         batch_size: images (resp. captions) per batch; the last batch may be
             smaller.
@@ -167,10 +167,10 @@ def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_imag
     Raises:
         ValueError: the split does not have captions_per_image captions per image.
     """
-    paths, entry, manifest = _split(data_dir, split)
+    paths, entry, manifest = _split(prepared_dir, split)
     if entry["captions"] != captions_per_image * entry["images"]:
         raise ValueError(
-            f"{data_dir}: {split} has {entry['captions']} captions for "
+            f"{prepared_dir}: {split} has {entry['captions']} captions for "
             f"{entry['images']} images; evaluation needs {captions_per_image} per image"
         )
     options = tf.data.Options()
@@ -196,6 +196,6 @@ def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_imag
     )
 
 
-def _split(data_dir, split):
-    paths, entry = shards.split_shards(data_dir, split)
-    return paths, entry, shards.load_manifest(data_dir)
+def _split(prepared_dir, split):
+    paths, entry = shards.split_shards(prepared_dir, split)
+    return paths, entry, shards.load_manifest(prepared_dir)

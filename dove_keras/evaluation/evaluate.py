@@ -23,18 +23,18 @@ class EvaluationResult:
         metrics: the recalls of `retrieval_recalls` (percent) and `mR`.
         timings: seconds spent in `encode_images`, `encode_captions`,
             `score`, `recalls` and `total`.
-        similarity: the `(I, C)` float32 score matrix.
+        scores: the `(I, C)` float32 score matrix.
     """
 
     metrics: dict
     timings: dict
-    similarity: np.ndarray
+    scores: np.ndarray
 
     def summary(self):
         """One line: the recalls, mR and the time split."""
         recalls = " ".join(f"{k}={v:.2f}" for k, v in self.metrics.items())
         times = " ".join(f"{k}={v:.2f}s" for k, v in self.timings.items())
-        num_images, num_captions = self.similarity.shape
+        num_images, num_captions = self.scores.shape
         return f"{num_images} images x {num_captions} captions: {recalls} | {times}"
 
 
@@ -94,15 +94,15 @@ def evaluate_model(
         )
     tick = time.perf_counter()
     if mode == "global":
-        similarity = model.global_score(image_features, text_features)
+        scores = model.global_score(image_features, text_features)
     else:
-        similarity = model.score(image_features, text_features, chunk_size=chunk_size, progress=verbose)
+        scores = model.score(image_features, text_features, chunk_size=chunk_size, progress=verbose)
     timings["score"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    metrics = retrieval_recalls(similarity, captions_per_image)
+    metrics = retrieval_recalls(scores, captions_per_image)
     timings["recalls"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
-    result = EvaluationResult(metrics, timings, np.asarray(similarity, dtype=np.float32))
+    result = EvaluationResult(metrics, timings, np.asarray(scores, dtype=np.float32))
     if verbose:
         logger.info("[evaluate %s] %s", mode, result.summary())
     return result

@@ -26,7 +26,7 @@ def demo_summary(result, data, seconds):
         The text.
     """
     metrics = result.test.metrics
-    similarity = result.test.similarity
+    similarity = result.test.scores
     num_images = similarity.shape[0]
     chance = chance_recalls(num_images, CAPTIONS_PER_IMAGE)
     history = result.history

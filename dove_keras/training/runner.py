@@ -170,14 +170,14 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     return TrainingResult(model, frame, test, output_dir)
 
 
-def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None, output_dir=None,
+def run_evaluation(config, model_path, split=None, mode=None, verbose=1, precision=None, output_dir=None,
                    name=None):
     """Evaluates a trained model on a split and writes the results and examples.
 
     Args:
         config: the `ExperimentConfig` the model was trained with.
-        weights: a preset folder, a `.weights.h5` file of the config's model
-            or a saved `.keras` model.
+        model_path: a preset folder, a saved `.keras` model or a
+            `.weights.h5` file of the config's model (`load_retriever`).
         split: the split (default: `data.test_split`).
         mode: "roam" or "global" (default: `evaluation.mode`).
         verbose: 0 silent, 1 progress and summary.
@@ -189,7 +189,7 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=
         The `EvaluationResult`.
     """
     seed_everything(config.seed, deterministic=False)
-    model = load_retriever(weights, config, precision)
+    model = load_retriever(model_path, config, precision)
     output_dir = output_dir or config.output_dir
     os.makedirs(output_dir, exist_ok=True)
     return evaluate_split(config, model, split or config.data.test_split, mode, verbose, output_dir, name)
