@@ -1,5 +1,7 @@
 """DOVE's retrieval task: preprocessing, the training loss and chunked scoring."""
 
+import functools
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -14,8 +16,11 @@ from dove_keras.models.replicas import multi_worker_strategy
 from dove_keras.models.replicas import reducible_logs
 from dove_keras.models.replicas import scale_for_replicas
 from dove_keras.models.retrieval_task import RetrievalTask
+from dove_keras.models.scoring import RoamFunctions
 from dove_keras.models.scoring import chunked_roam_scores
-from dove_keras.models.scoring import compiled_roam_functions
+from dove_keras.models.scoring import pair_scores
+from dove_keras.models.scoring import prepare_captions
+from dove_keras.models.scoring import prepare_images
 
 DEFAULT_LEARNING_RATE = 2e-4
 IMAGE_FEATURES = ("global", "fused", "regions", "region_mask")
@@ -82,7 +87,12 @@ class DOVERetriever(RetrievalTask):
         self._encode_image_fn = compile_inference(backbone.image_encoder)
         self._encode_text_fn = compile_inference(backbone.text_encoder)
         if backbone.iga is not None:
-            self._roam_functions = compiled_roam_functions(backbone.iga)
+            iga = backbone.iga
+            self._roam_functions = RoamFunctions(
+                compile_inference(iga, functools.partial(prepare_images, iga)),
+                compile_inference(iga, functools.partial(prepare_captions, iga)),
+                compile_inference(iga, functools.partial(pair_scores, iga)),
+            )
         if compile:
             self.compile()
 

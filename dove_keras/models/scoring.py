@@ -8,13 +8,10 @@ block of prepared images against a block of prepared captions. `roam_scores`
 """
 
 import collections
-import functools
 
 import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
-
-from dove_keras.models.inference import compile_inference
 
 GENE_KEYS = ("genes", "gene_mask")  # caption features laid out per gene (trimmed in caption blocks)
 
@@ -50,14 +47,6 @@ def roam_scores(iga, image_features, text_features):
     return pair_scores(iga, prepare_images(iga, image_features), prepare_captions(iga, text_features))
 
 
-def compiled_roam_functions(iga):
-    """`RoamFunctions` of `iga`, each compiled for the backend (`compile_inference`)."""
-    return RoamFunctions(*(
-        compile_inference(iga, functools.partial(function, iga))
-        for function in (prepare_images, prepare_captions, pair_scores)
-    ))
-
-
 def chunked_roam_scores(functions, image_features, text_features, chunk_size=128, progress=False):
     """`(I, C)` float32 numpy ROAM scores, computed in image x caption blocks.
 
@@ -68,7 +57,9 @@ def chunked_roam_scores(functions, image_features, text_features, chunk_size=128
     genes (`caption_blocks`).
 
     Args:
-        functions: the `RoamFunctions` of the model's IGA (`compiled_roam_functions`).
+        functions: `RoamFunctions`: `prepare_images`, `prepare_captions` and
+            `pair_scores` of this module bound to the model's IGA (compiled:
+            `DOVERetriever`).
         image_features: the image tower's dict (`fused`, `regions`, `region_mask`, ...).
         text_features: the text tower's dict (`genes`, `gene_mask`, ...).
         chunk_size: block side.
