@@ -1,4 +1,4 @@
-"""Encodes an evaluation split with a DOVE model and computes its recalls."""
+"""R@K and mR of a retrieval task on an evaluation split: encode it, score it (the task's chunked `score`), rank."""
 
 import dataclasses
 import logging
