@@ -64,7 +64,7 @@ def measure(args):
     import keras
     from keras import ops
 
-    from dove_keras.metrics.retrieval import retrieval_recalls
+    from dove_keras.evaluation.ranks import retrieval_recalls
     from dove_keras.models.presets import load_preset
 
     model = load_preset(args.preset)

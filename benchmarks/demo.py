@@ -37,8 +37,8 @@ def measure(args):
     import numpy as np
 
     from dove_keras.commands import demo
+    from dove_keras.evaluation.evaluate import evaluate_model
     from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
-    from dove_keras.metrics.evaluation import evaluate_model
     from dove_keras.training.factory import build_retriever
     from dove_keras.training.factory import compile_for_training
     from dove_keras.training.runner import train_stream

@@ -30,7 +30,7 @@ def measure(args):
     import numpy as np
     import tensorflow as tf
 
-    from dove_keras.metrics import evaluate_model
+    from dove_keras.evaluation import evaluate_model
     from dove_keras.models import DOVEBackbone
     from dove_keras.models import DOVERetriever
 
@@ -55,9 +55,9 @@ def measure(args):
     total = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak_kib = usage.ru_maxrss
-    assert np.isfinite(result.similarity).all()
+    assert np.isfinite(result.scores).all()
     if args.scores:
-        np.save(args.scores, result.similarity)
+        np.save(args.scores, result.scores)
     return {
         "mode": args.mode, "precision": args.precision, "images": args.images, "captions": 5 * args.images,
         "backend": keras.backend.backend(), "backbone": args.backbone,

@@ -40,7 +40,7 @@ def measure(args):
     if keras.backend.backend() == "tensorflow" and args.setup == "data_parallel":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from dove_keras.metrics.evaluation import evaluate_model
+    from dove_keras.evaluation.evaluate import evaluate_model
     from dove_keras.training.config import load_config
     from dove_keras.training.distribution import distribution_scope
     from dove_keras.training.factory import build_retriever

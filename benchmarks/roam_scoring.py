@@ -58,7 +58,7 @@ def _direct_functions(iga):
     return prepare_genes, pair_scores
 
 
-def _blocked_scores(model, prepare_genes, pair_scores, features, chunk_size, with_mask):
+def _blocked_scores(prepare_regions, prepare_genes, pair_scores, features, chunk_size, with_mask):
     """The block loop of `DOVE.score` (before gene blocking) over given functions."""
     import numpy as np
     from keras import ops
@@ -72,7 +72,7 @@ def _blocked_scores(model, prepare_genes, pair_scores, features, chunk_size, wit
     for i in range(0, len(fused), chunk_size):
         block_fused = ops.convert_to_tensor(fused[i : i + chunk_size])
         block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
-        queries = model._prepare_regions_fn(ops.convert_to_tensor(regions[i : i + chunk_size]))
+        queries = prepare_regions(ops.convert_to_tensor(regions[i : i + chunk_size]))
         for j, prepared, mask in blocks:
             extra = (mask,) if with_mask else ()
             block = pair_scores(block_fused, queries, block_mask, prepared, *extra)
@@ -115,14 +115,19 @@ def measure(args):
     features = _features(np.random.default_rng(0), args.images, args.captions, args.embedding_dim)
     fused, regions, region_mask, genes, gene_mask = features
     direct_prepare, direct_pair = (compile_inference(iga, f) for f in _direct_functions(iga))
+    prepare_regions, prepare_genes, pair_scores = (
+        compile_inference(iga, f) for f in (iga.prepare_regions, iga.prepare_genes, iga.pair_scores)
+    )
     image_features = {"fused": fused, "regions": regions, "region_mask": region_mask}
     text_features = {"genes": genes, "gene_mask": gene_mask}
     row = {"backend": keras.backend.backend(), "pairs": args.images * args.captions}
     for chunk in args.chunk_sizes:
         runs = {
-            "direct": lambda chunk=chunk: _blocked_scores(model, direct_prepare, direct_pair, features, chunk, True),
+            "direct": lambda chunk=chunk: _blocked_scores(
+                prepare_regions, direct_prepare, direct_pair, features, chunk, True
+            ),
             "factorised": lambda chunk=chunk: _blocked_scores(
-                model, model._prepare_genes_fn, model._block_scores_fn, features, chunk, False
+                prepare_regions, prepare_genes, pair_scores, features, chunk, False
             ),
             "score": lambda chunk=chunk: model.score(image_features, text_features, chunk_size=chunk),
         }

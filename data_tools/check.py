@@ -184,20 +184,20 @@ def _source_problems(where, image_root, filename, stat):
     return []
 
 
-def check_prepared(folder, captions_per_image=5, progress=True):
+def check_prepared(prepared_dir, captions_per_image=5, progress=True):
     """Every problem of a folder written by `dove-data prepare`.
 
     Args:
-        folder: the prepared folder.
+        prepared_dir: the prepared folder.
         captions_per_image: expected captions per image (0: any number).
         progress: show a tqdm bar over the shards.
 
     Returns:
         A list of problem messages (empty when none).
     """
-    folder = os.fspath(folder)
+    prepared_dir = os.fspath(prepared_dir)
     try:
-        manifest = shards.load_manifest(folder)
+        manifest = shards.load_manifest(prepared_dir)
     except (ValueError, OSError) as error:
         return [str(error)]
     problems, records_by_split = [], {}
@@ -205,7 +205,7 @@ def check_prepared(folder, captions_per_image=5, progress=True):
         records, start, damaged = [], 0, False
         for shard in tqdm(entry["shards"], desc=f"check {split}", unit="shard",
                           disable=not progress):
-            path = os.path.join(folder, shard["file"])
+            path = os.path.join(prepared_dir, shard["file"])
             if not os.path.isfile(path):
                 problems.append(f"{path}: shard missing")
                 damaged = True
@@ -217,13 +217,13 @@ def check_prepared(folder, captions_per_image=5, progress=True):
             start += shard["images"]  # the manifest's count: one damaged shard is reported once
         if not damaged and len(records) != entry["images"]:
             problems.append(
-                f"{folder}: {split} has {len(records)} images, the manifest says {entry['images']}"
+                f"{prepared_dir}: {split} has {len(records)} images, the manifest says {entry['images']}"
             )
         problems += _caption_problems(
-            records, lambda r, k, split=split: os.path.join(folder, split), captions_per_image
+            records, lambda r, k, split=split: os.path.join(prepared_dir, split), captions_per_image
         )
         records_by_split[split] = records
-    problems += _duplicate_problems(records_by_split, folder)
+    problems += _duplicate_problems(records_by_split, prepared_dir)
     return problems
 
 

@@ -20,31 +20,31 @@ def bad_inputs(dove, png):
     """Endpoint calls that must fail with a clear error."""
     png16 = tf.io.encode_png(tf.fill([4, 4, 3], tf.constant(4000, tf.uint16)))
     return {
-        "image_float": lambda: dove.encode_image(tf.constant([1.0, 2.0])),
-        "image_rank2": lambda: dove.encode_image(tf.constant([[png]])),
-        "image_scalar": lambda: dove.encode_image(tf.constant(png)),
-        "image_empty": lambda: dove.encode_image(tf.constant([], tf.string)),
-        "image_garbage": lambda: dove.encode_image(tf.constant([png, b"not an image at all"])),
-        "image_truncated": lambda: dove.encode_image(tf.constant([png[:40]])),
-        "image_16_bit": lambda: dove.encode_image(png16[None]),
-        "pixels_16_bit": lambda: dove.encode_image_pixels(tf.fill([1, 8, 8, 3], 4000.0)),
-        "text_int": lambda: dove.encode_text(tf.constant([1, 2])),
-        "text_empty_batch": lambda: dove.encode_text(tf.constant([], tf.string)),
-        "text_empty_caption": lambda: dove.encode_text(tf.constant(["a plane", " ?! "])),
-        "ids_float": lambda: dove.encode_text_ids(tf.zeros((1, 4), tf.float32)),
-        "ids_negative": lambda: dove.encode_text_ids(tf.constant([[2, -3] + [0] * 10], tf.int32)),
+        "image_float": lambda: dove.embed_images(tf.constant([1.0, 2.0])),
+        "image_rank2": lambda: dove.embed_images(tf.constant([[png]])),
+        "image_scalar": lambda: dove.embed_images(tf.constant(png)),
+        "image_empty": lambda: dove.embed_images(tf.constant([], tf.string)),
+        "image_garbage": lambda: dove.embed_images(tf.constant([png, b"not an image at all"])),
+        "image_truncated": lambda: dove.embed_images(tf.constant([png[:40]])),
+        "image_16_bit": lambda: dove.embed_images(png16[None]),
+        "pixels_16_bit": lambda: dove.embed_pixels(tf.fill([1, 8, 8, 3], 4000.0)),
+        "text_int": lambda: dove.embed_texts(tf.constant([1, 2])),
+        "text_empty_batch": lambda: dove.embed_texts(tf.constant([], tf.string)),
+        "text_empty_caption": lambda: dove.embed_texts(tf.constant(["a plane", " ?! "])),
+        "ids_float": lambda: dove.encode_text(tf.zeros((1, 4), tf.float32)),
+        "ids_negative": lambda: dove.encode_text(tf.constant([[2, -3] + [0] * 10], tf.int32)),
     }
 
 
 def pixel_outputs(dove, encoded):
-    """`encode_image_pixels` of each image's decoded pixels (any size), concatenated."""
+    """`embed_pixels` of each image's decoded pixels (any size), concatenated."""
     parts = []
     for data in encoded:
         if data[:3] == b"\xff\xd8\xff":
             pixels = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
         else:
             pixels = tf.io.decode_image(data, channels=3)
-        parts.append(dove.encode_image_pixels(tf.cast(pixels, tf.float32)[None]))
+        parts.append(dove.embed_pixels(tf.cast(pixels, tf.float32)[None]))
     return {key: tf.concat([part[key] for part in parts], 0) for key in parts[0]}
 
 
@@ -56,16 +56,16 @@ def main(export_dir, inputs_path, out_path):
     dove = tf.saved_model.load(export_dir)
     results = {}
     calls = {
-        "encode_image": dove.encode_image(tf.constant(encoded)),
-        "encode_image_pixels": pixel_outputs(dove, encoded),
-        "encode_image_tensor": dove.encode_image_tensor(tf.constant(inputs["images"])),
-        "encode_text": dove.encode_text(tf.constant([str(c) for c in inputs["captions"]])),
-        "encode_text_ids": dove.encode_text_ids(tf.constant(inputs["token_ids"])),
+        "embed_images": dove.embed_images(tf.constant(encoded)),
+        "embed_pixels": pixel_outputs(dove, encoded),
+        "encode_image": dove.encode_image(tf.constant(inputs["images"])),
+        "embed_texts": dove.embed_texts(tf.constant([str(c) for c in inputs["captions"]])),
+        "encode_text": dove.encode_text(tf.constant(inputs["token_ids"])),
     }
     for endpoint, outputs in calls.items():
         for key, value in outputs.items():
             results[f"{endpoint}/{key}"] = value.numpy()
-    images, texts = calls["encode_image_tensor"], calls["encode_text_ids"]
+    images, texts = calls["encode_image"], calls["encode_text"]
     results["score"] = dove.score(
         images["fused"], images["regions"], images["region_mask"], texts["genes"], texts["gene_mask"]
     ).numpy()

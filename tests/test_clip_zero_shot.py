@@ -18,8 +18,8 @@ from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 from dove_keras import cli
+from dove_keras.evaluation.ranks import retrieval_recalls
 from dove_keras.export import export_saved_model
-from dove_keras.metrics.retrieval import retrieval_recalls
 from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip import import_clip
 from dove_keras.models.presets import load_preset
@@ -91,11 +91,11 @@ def test_export_serves_raw_captions_and_images(clip, tmp_path):
     served = tf.saved_model.load(str(tmp_path / "export"))
     captions = ["a red square on green ground", "the 12 blue squares, it's 'grey'"]
     expected_ids = retriever.preprocessor.token_ids(captions).numpy()
-    texts = served.encode_text(tf.constant(captions))["global"].numpy()
+    texts = served.embed_texts(tf.constant(captions))["global"].numpy()
     np.testing.assert_allclose(texts, keras.ops.convert_to_numpy(retriever.encode_text(expected_ids)["global"]),
                                atol=1e-5)
     png = open(os.path.join(clip["data"], "images", "test_0.png"), "rb").read()
-    images = served.encode_image(tf.constant([png]))["global"].numpy()
+    images = served.embed_images(tf.constant([png]))["global"].numpy()
     np.testing.assert_allclose(images, keras.ops.convert_to_numpy(retriever.embed_images([png])["global"]),
                                atol=1e-5)
     scores = served.score(images, texts).numpy()

@@ -17,8 +17,8 @@ from PIL import Image
 
 from dove_keras import cli
 from dove_keras.commands import demo
+from dove_keras.evaluation.chance import chance_recalls
 from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
-from dove_keras.metrics.chance import chance_recalls
 from dove_keras.training import save_config
 
 # 600 scenes at 64 px: 360 train images (1,800 captions), 120 val, 120 test;

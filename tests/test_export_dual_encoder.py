@@ -39,8 +39,8 @@ def test_dual_encoder_export_scores_the_global_cosine_and_searches(tmp_path):
     export_saved_model(model, tmp_path / "export")
     dove = tf.saved_model.load(str(tmp_path / "export"))
     inputs = batch(size=3)
-    images = dove.encode_image_tensor(tf.constant(inputs["images"]))
-    texts = dove.encode_text_ids(tf.constant(inputs["token_ids"]))
+    images = dove.encode_image(tf.constant(inputs["images"]))
+    texts = dove.encode_text(tf.constant(inputs["token_ids"]))
     assert set(images) == {"global", "fused"}
     scores = dove.score(images["global"], texts["global"]).numpy()
     expected = model.global_score(model.encode_image(inputs["images"]), model.encode_text(inputs["token_ids"]))

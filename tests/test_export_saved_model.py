@@ -27,6 +27,7 @@ from dove_keras.export import export_saved_model
 from dove_keras.export import read_metadata
 from dove_keras.search import ImageFolder
 from dove_keras.search import ImageIndex
+from dove_keras.search import SearchEncoder
 from dove_keras.search import Searcher
 from dove_keras.search import build_index
 from dove_keras.search import load_encoder
@@ -99,23 +100,23 @@ def test_raw_image_endpoint_matches_keras_model(exported):
     # Reference: the Pillow pixels (the training data's decoder) through the
     # preprocessor's resize and normalisation, then the Keras model.
     expected = _numpy(model.embed_images(exported["decoded"]))
-    _assert_close(exported["outputs"], "encode_image", expected)
-    _assert_close(exported["outputs"], "encode_image_pixels", expected)
+    _assert_close(exported["outputs"], "embed_images", expected)
+    _assert_close(exported["outputs"], "embed_pixels", expected)
 
 
 def test_raw_text_endpoint_matches_keras_model(exported):
     ids = reference_token_ids(CAPTIONS, LENGTH)
     assert ids[2, -1] != 0 and ids[1, 1] == 1  # truncated, out-of-vocabulary
     expected = _numpy(exported["model"].encode_text(ids))
-    _assert_close(exported["outputs"], "encode_text", expected)
+    _assert_close(exported["outputs"], "embed_texts", expected)
 
 
 def test_tensor_endpoints_and_score_match_keras_model(exported):
     model, inputs, outputs = exported["model"], exported["inputs"], exported["outputs"]
     images = model.encode_image(inputs["images"])
     texts = model.encode_text(inputs["token_ids"])
-    _assert_close(outputs, "encode_image_tensor", _numpy(images))
-    _assert_close(outputs, "encode_text_ids", _numpy(texts))
+    _assert_close(outputs, "encode_image", _numpy(images))
+    _assert_close(outputs, "encode_text", _numpy(texts))
     expected = model.score(images, texts)
     assert outputs["score"].shape == expected.shape == (3, 4)
     assert np.abs(outputs["score"] - expected).max() <= TOLERANCE
@@ -127,22 +128,22 @@ def test_loader_never_imports_dove_keras(exported):
 
 EXPECTED_ERRORS = {
     "image_float": ("TypeError", "dtype=tf.string"),
-    "image_rank2": ("InvalidArgumentError", "encode_image: expected a 1-D batch of encoded images"),
-    "image_scalar": ("InvalidArgumentError", "encode_image: expected a 1-D batch of encoded images"),
-    "image_empty": ("InvalidArgumentError", "encode_image: got an empty batch"),
+    "image_rank2": ("InvalidArgumentError", "embed_images: expected a 1-D batch of encoded images"),
+    "image_scalar": ("InvalidArgumentError", "embed_images: expected a 1-D batch of encoded images"),
+    "image_empty": ("InvalidArgumentError", "embed_images: got an empty batch"),
     "image_garbage": ("InvalidArgumentError", "batch indices are not JPEG, PNG, GIF or BMP bytes"),
     "image_truncated": (
         "InvalidArgumentError", "images at these batch indices are truncated (no end-of-image marker):] [0]"
     ),
     "image_16_bit": ("InvalidArgumentError", "16-bit PNGs, which the graph does not stretch"),
     "pixels_16_bit": (
-        "InvalidArgumentError", "encode_image_pixels: pixel values must be finite and in [0, 255] (8-bit)"
+        "InvalidArgumentError", "embed_pixels: pixel values must be finite and in [0, 255] (8-bit)"
     ),
     "text_int": ("TypeError", "dtype=tf.string"),
-    "text_empty_batch": ("InvalidArgumentError", "encode_text: got an empty batch (0 captions)"),
+    "text_empty_batch": ("InvalidArgumentError", "embed_texts: got an empty batch (0 captions)"),
     "text_empty_caption": ("InvalidArgumentError", "empty caption after normalisation"),
     "ids_float": ("TypeError", "dtype=tf.int32"),
-    "ids_negative": ("InvalidArgumentError", "encode_text_ids: token ids must be in [0, 40)"),
+    "ids_negative": ("InvalidArgumentError", "encode_text: token ids must be in [0, 40)"),
 }
 
 
@@ -157,7 +158,7 @@ def test_bad_raw_inputs_give_clear_errors(exported):
         assert fragment in errors[case][1], f"{case}: {errors[case][1][:500]}"
     # The garbage input is named by its batch index.
     assert "TIFF is not decoded in the graph" in errors["image_garbage"][1]
-    assert errors["image_garbage"][1].split("encode_image_pixels):]")[-1].strip().startswith("[1]")
+    assert errors["image_garbage"][1].split("embed_pixels):]")[-1].strip().startswith("[1]")
 
 
 def test_metadata_describes_the_export(exported):
@@ -165,8 +166,8 @@ def test_metadata_describes_the_export(exported):
     assert metadata["image_size"] == SIDE
     assert metadata["sequence_length"] == LENGTH
     assert metadata["vocabulary_size"] == len(WORDS) + 2
-    assert metadata["region_count"] == exported["outputs"]["encode_image/regions"].shape[1]
-    assert metadata["gene_count"] == exported["outputs"]["encode_text/genes"].shape[1]
+    assert metadata["region_count"] == exported["outputs"]["embed_images/regions"].shape[1]
+    assert metadata["gene_count"] == exported["outputs"]["embed_texts/genes"].shape[1]
     assert metadata["exported_from_backend"] in ("tensorflow", "jax")
     assert metadata["model_config"]["embedding_dim"] == exported["model"].backbone.embedding_dim
 
@@ -177,6 +178,7 @@ def test_search_with_the_export_matches_the_keras_model(exported, tmp_path):
     results = {}
     for name, model in (("export", exported["path"]), ("keras", exported["model"])):
         encoder = load_encoder(model)
+        assert isinstance(encoder, SearchEncoder)
         build_index(encoder, ImageFolder(folder), tmp_path / name, batch_size=4, progress=False)
         searcher = Searcher(ImageIndex(tmp_path / name), encoder)
         results[name] = searcher.search("w3 w4 w9", k=5, candidates=5).sort_values("path")

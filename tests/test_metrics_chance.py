@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dove_keras.metrics import retrieval_recalls
-from dove_keras.metrics.chance import chance_recalls
+from dove_keras.evaluation import retrieval_recalls
+from dove_keras.evaluation.chance import chance_recalls
 
 pytestmark = pytest.mark.backend_independent
 

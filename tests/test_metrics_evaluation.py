@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from dove_keras.metrics import evaluate_model
-from dove_keras.metrics import retrieval_recalls
+from dove_keras.evaluation import evaluate_model
+from dove_keras.evaluation import retrieval_recalls
 
 
 class LinearScorer:
@@ -51,7 +51,7 @@ def test_roam_and_global_modes_match_direct_recalls():
     tokens_f = tokens.astype("float32")
 
     roam = evaluate_model(model, image_ds, caption_ds, mode="roam", chunk_size=3)
-    np.testing.assert_allclose(roam.similarity, 2 * flat @ tokens_f.T, rtol=1e-6)
+    np.testing.assert_allclose(roam.scores, 2 * flat @ tokens_f.T, rtol=1e-6)
     assert roam.metrics == pytest.approx(retrieval_recalls(2 * flat @ tokens_f.T))
     assert model.score_calls[-1] == (["fused", "global"], ["genes", "global"], 3)
 
@@ -71,7 +71,7 @@ def test_accepts_plain_iterables_and_precomputed_regions():
     model = LinearScorer()
     result = evaluate_model(model, image_batches, caption_batches)
     assert model.score_calls[-1][0] == ["fused", "global", "regions"]
-    assert result.similarity.shape == (3, 15) and result.similarity.dtype == np.float32
+    assert result.scores.shape == (3, 15) and result.scores.dtype == np.float32
 
 
 def test_count_mismatch_and_bad_inputs_are_clear_errors():
@@ -102,4 +102,4 @@ def test_a_short_last_batch_is_encoded_at_the_full_batch_size():
     result = evaluate_model(model, image_ds, caption_ds, mode="global")
     assert shapes == [("images", 4)] * 3 + [("captions", 20)] * 3
     expected = images.reshape(11, -1) @ tokens.astype("float32").T
-    np.testing.assert_allclose(result.similarity, expected, rtol=1e-6)
+    np.testing.assert_allclose(result.scores, expected, rtol=1e-6)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from dove_keras.metrics import retrieval
-from dove_keras.metrics import retrieval_ranks
-from dove_keras.metrics import retrieval_recalls
+from dove_keras.evaluation import ranks as rank_maths
+from dove_keras.evaluation import retrieval_ranks
+from dove_keras.evaluation import retrieval_recalls
 
 pytestmark = pytest.mark.backend_independent
 
@@ -61,7 +61,7 @@ def test_recalls_equal_loop_reference(name, similarity, captions_per_image):
 def test_chunked_rows_give_the_same_ranks(monkeypatch):
     similarity = np.random.default_rng(1).integers(0, 5, size=(23, 115)).astype(np.float32)
     whole = retrieval_ranks(similarity)
-    monkeypatch.setattr(retrieval, "_CELLS_PER_CHUNK", 3 * 115 + 1)  # 3 rows per chunk
+    monkeypatch.setattr(rank_maths, "_CELLS_PER_CHUNK", 3 * 115 + 1)  # 3 rows per chunk
     chunked = retrieval_ranks(similarity)
     np.testing.assert_array_equal(whole[0], chunked[0])
     np.testing.assert_array_equal(whole[1], chunked[1])

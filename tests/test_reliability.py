@@ -211,7 +211,7 @@ def test_item07_negative_token_ids_are_refused(dove_export):
     import tensorflow as tf
 
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)token ids must be in \[0, 40\).*\[\[0 1\]\]"):
-        dove_export.encode_text_ids(tf.constant([[2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], tf.int32))
+        dove_export.encode_text(tf.constant([[2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], tf.int32))
 
 
 @pytest.mark.backend_independent
@@ -364,9 +364,9 @@ def test_item12_endpoints_name_the_bad_batch_item(dove_export):
     png = tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)).numpy()
     jpeg = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)truncated.*\b1\b"):
-        dove_export.encode_image(tf.constant([png, jpeg[:-40]]))
+        dove_export.embed_images(tf.constant([png, jpeg[:-40]]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)empty caption.*batch indices.*\b2\b"):
-        dove_export.encode_text(tf.constant(["w2", "w3", "?!"]))
+        dove_export.embed_texts(tf.constant(["w2", "w3", "?!"]))
 
 
 # 13. TIFF and 16-bit images, at the export and in the library.
@@ -378,13 +378,13 @@ def test_item13_tiff_pixels_give_the_embeddings_of_the_same_png(dove_export, tmp
     Image.fromarray(array).save(tmp_path / "scene.tif")
     pixels = load_image(tmp_path / "scene.tif")
     np.testing.assert_array_equal(pixels, array)
-    from_tiff = dove_export.encode_image_pixels(tf.constant(pixels[None], tf.float32))
-    from_png = dove_export.encode_image(tf.constant([encode(array, "PNG")]))
+    from_tiff = dove_export.embed_pixels(tf.constant(pixels[None], tf.float32))
+    from_png = dove_export.embed_images(tf.constant([encode(array, "PNG")]))
     for key, value in from_png.items():
         np.testing.assert_allclose(from_tiff[key].numpy(), value.numpy(), atol=1e-4, err_msg=key)
     tiff = (tmp_path / "scene.tif").read_bytes()
-    with pytest.raises(tf.errors.InvalidArgumentError, match="TIFF is not decoded in the graph.*encode_image_pixels"):
-        dove_export.encode_image(tf.constant([tiff]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="TIFF is not decoded in the graph.*embed_pixels"):
+        dove_export.embed_images(tf.constant([tiff]))
 
 
 @EXPORT_ONLY_ON_TENSORFLOW
@@ -396,16 +396,16 @@ def test_item13_sixteen_bit_data_is_refused_at_the_export_with_the_stretch_named
     png8 = encode(picture(5, 16, 16), "PNG")
     for png16 in (grey16, colour16):
         with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=r"(?s)16-bit PNGs.*dove_keras.preprocessing.stretch.*encode_image_pixels.*\[1\]"):
-            dove_export.encode_image(tf.constant([png8, png16]))
+                           match=r"(?s)16-bit PNGs.*dove_keras.preprocessing.stretch.*embed_pixels.*\[1\]"):
+            dove_export.embed_images(tf.constant([png8, png16]))
     pixels = np.full((3, 20, 20, 3), 128.0, np.float32)
     pixels[1, 0, 0, 0], pixels[2, 5, 5, 1] = 4000.0, np.nan
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"(?s)pixel values must be finite and in \[0, 255\]"
                              r".*dove_keras.preprocessing.stretch.*\[1 2\]"):
-        dove_export.encode_image_pixels(tf.constant(pixels))
+        dove_export.embed_pixels(tf.constant(pixels))
     rounded = np.full((1, 20, 20, 3), 255.3, np.float32)  # a resize's rounding is accepted
-    assert dove_export.encode_image_pixels(tf.constant(rounded))["fused"].shape == (1, 16)
+    assert dove_export.embed_pixels(tf.constant(rounded))["fused"].shape == (1, 16)
 
 
 def test_item13_sixteen_bit_grey_png_and_tiff_load_as_the_same_stretched_array(tmp_path):
@@ -446,10 +446,10 @@ def test_issue23_item07_endpoints_refuse_empty_id_rows_and_invalid_utf8(dove_exp
 
     ids = np.array([[2, 3] + [0] * 10, [0] * 12], "int32")
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)every id is padding.*batch indices.*\b1\b"):
-        dove_export.encode_text_ids(tf.constant(ids))
+        dove_export.encode_text(tf.constant(ids))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)UTF-8.*batch indices.*\b1\b"):
-        dove_export.encode_text(tf.constant([b"w2 w3", b"w2 \xff\xfe w3"]))
-    assert dove_export.encode_text(tf.constant(["w2 w3 \u00e9t\u00e9"]))["global"].shape[0] == 1
+        dove_export.embed_texts(tf.constant([b"w2 w3", b"w2 \xff\xfe w3"]))
+    assert dove_export.embed_texts(tf.constant(["w2 w3 \u00e9t\u00e9"]))["global"].shape[0] == 1
 
 
 # Issue 23 item 11: an export and its source preset are one model for a search index.

@@ -58,7 +58,7 @@ def test_index_holds_every_readable_image_sorted_by_path(setup, tmp_path):
     pictures = [load_image(setup["images"] / path) for path in setup["readable"]]
     assert index.table["height"].tolist() == [p.shape[0] for p in pictures]
     # Rows are the model's features of each file, whatever chunk it was in.
-    expected = setup["encoder"].encode_pixels(model_pixels(pictures, SIDE))
+    expected = setup["encoder"].embed_pixels(model_pixels(pictures, SIDE))
     features = index.features(np.arange(7))
     assert set(features) == {"global", "fused", "regions", "region_mask"}
     for key, value in expected.items():

@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
     index = ImageIndex(folder / "index")
     # Reference: the model's score matrices over every indexed image.
     image_features = index.features(np.arange(len(index)))
-    text_features = encoder.encode_texts([QUERY])
+    text_features = encoder.embed_texts([QUERY])
     return {
         "folder": folder, "images": images, "model_path": model_path, "preset": preset,
         "encoder": encoder, "index": index,

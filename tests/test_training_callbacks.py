@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from dove_keras.metrics import evaluate_model
+from dove_keras.evaluation import evaluate_model
 from dove_keras.training import RetrievalEvaluation
 
 RECALL_KEYS = ["val_i2t_r1", "val_i2t_r5", "val_i2t_r10", "val_t2i_r1", "val_t2i_r5", "val_t2i_r10", "val_mR"]

@@ -25,7 +25,7 @@ from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 from dove_keras import cli
-from dove_keras.training.factory import load_trained
+from dove_keras.training.loading import load_retriever
 
 BACKEND = keras.backend.backend()
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -185,7 +185,7 @@ def test_checkpoint_saved_under_distribution_loads_on_one_device(distributed_run
     config = tiny_config(data_root, run_dir, model=WORKER_MODEL)
     probe = np.load(os.path.join(out, "probe.npz"))
     for weights in ("best.weights.h5", "model.keras"):
-        model = load_trained(config, os.path.join(run_dir, weights))
+        model = load_retriever(os.path.join(run_dir, weights), config)
         images = model.encode_image(probe["images"])
         texts = model.encode_text(probe["token_ids"])
         np.testing.assert_allclose(ops.convert_to_numpy(images["global"]), probe["image_global"], atol=1e-5)

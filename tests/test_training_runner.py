@@ -113,7 +113,7 @@ def test_run_training_end_to_end(data_root, tmp_path):
         training={"batch_size": 20, "backup_every_n_steps": 100},  # one step per epoch
     )
     result = run_training(config, verbose=0)
-    assert result.test.similarity.shape == (2, 10)
+    assert result.test.scores.shape == (2, 10)
     for name in OUTPUTS:
         assert os.path.getsize(os.path.join(output_dir, name)) > 0, name
     assert not os.path.exists(os.path.join(output_dir, "backup"))

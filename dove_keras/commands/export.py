@@ -1,6 +1,5 @@
 """`dove export`: a TensorFlow SavedModel with raw-input endpoints."""
 
-import os
 
 from dove_keras.commands.options import add_config_arguments
 from dove_keras.commands.options import add_preset_argument
@@ -10,10 +9,11 @@ from dove_keras.errors import UsageError
 
 DESCRIPTION = (
     "Export a trained DOVE model as a TensorFlow SavedModel (DESIGN section 6) with the "
-    "endpoints encode_image (JPEG/PNG/GIF/BMP bytes), encode_image_pixels (decoded float "
-    "pixels of any size, e.g. of TIFFs), encode_image_tensor (normalised float images), "
-    "encode_text (UTF-8 captions, tokenised in the graph with the training vocabulary), "
-    "encode_text_ids (int32 token ids) and score (pairwise ROAM scores). The model's "
+    "endpoints embed_images (JPEG/PNG/GIF/BMP bytes), embed_pixels (decoded float "
+    "pixels of any size, e.g. of TIFFs), encode_image (normalised float images), "
+    "embed_texts (UTF-8 captions, tokenised in the graph with the training vocabulary), "
+    "encode_text (int32 token ids) and score (pairwise ROAM scores): embed_* take raw "
+    "inputs, encode_* model inputs, as the Keras task's methods do. The model's "
     "preprocessor (vocabulary, caption length, image size) goes into the graph: a preset "
     "needs no other option. The loading process needs TensorFlow and `import "
     "tensorflow_text`, not dove_keras. From the torch backend the export runs in a "
@@ -50,16 +50,9 @@ def _load(args):
     chosen = [name for name in ("preset", "model", "config") if getattr(args, name)]
     if len(chosen) != 1:
         raise UsageError("give exactly one of --preset DIR, --model FILE.keras or --config FILE")
-    from dove_keras.models.presets import load_preset
-    from dove_keras.training.factory import load_trained
+    from dove_keras.training.loading import load_retriever
 
-    if args.preset:
-        return load_preset(args.preset)
-    if args.model:
-        if not os.path.isfile(args.model):
-            raise UsageError(f"model file not found: {args.model}")
-        import keras
-
-        return keras.saving.load_model(args.model, compile=False)
+    if args.config is None:
+        return load_retriever(args.preset or args.model)
     config = config_from_args(args)
-    return load_trained(config, trained_model_path(args, config))
+    return load_retriever(trained_model_path(args, config), config)

@@ -24,6 +24,7 @@ from dove_keras.data.augmentation import augment_image
 from dove_keras.data.augmentation import resize_to_uint8
 from dove_keras.data.augmentation import train_resize_size
 from dove_keras.preprocessing.captions import normalize_captions
+from dove_keras.utils.datasets import without_autotuning
 
 
 def _records(dataset, manifest, captions_per_image=None):
@@ -74,7 +75,7 @@ def _padded_regions(features, count, dim):
 
 
 def make_train_dataset(
-    data_dir,
+    prepared_dir,
     split="train",
     batch_size=100,
     image_size=256,
@@ -85,7 +86,7 @@ def make_train_dataset(
     """The training dataset: one example per caption, shuffled and augmented.
 
     Args:
-        data_dir: a folder written by `dove-data prepare`.
+        prepared_dir: a folder written by `dove-data prepare`.
         split: the split to read.
         batch_size: examples per batch (the last partial batch is dropped).
         image_size: side of the output images (multiple of 32 for the model).
@@ -100,11 +101,11 @@ def make_train_dataset(
     Returns:
         A `tf.data.Dataset` of raw training batches.
     """
-    paths, entry, manifest = _split(data_dir, split)
+    paths, entry, manifest = _split(prepared_dir, split)
     steps = entry["captions"] // batch_size
     if steps == 0:
         raise ValueError(
-            f"{data_dir}: {split} has {entry['captions']} captions, fewer than one "
+            f"{prepared_dir}: {split} has {entry['captions']} captions, fewer than one "
             f"batch of {batch_size} (batches drop the remainder)"
         )
     deterministic = seed is not None
@@ -148,25 +149,11 @@ def make_train_dataset(
     return without_autotuning(dataset.with_options(options)).prefetch(tf.data.AUTOTUNE)
 
 
-def without_autotuning(dataset):
-    """`dataset` without tf.data's autotuning thread.
-
-    Destroying an iterator waits for that thread's next wake-up, and it
-    sleeps twice as long each time: a loop over a dataset ended at the next
-    10 ms x 2^k after its work was done (an 8.2 s encoding loop took 10.24 s;
-    the end of a multi-epoch `fit` waited ~50 s). `AUTOTUNE` parallelism then
-    means all cores.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
-
-
-def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_image=5):
+def make_eval_datasets(prepared_dir, split="test", batch_size=100, captions_per_image=5):
     """The evaluation datasets, in protocol order.
 
     Args:
-        data_dir: a folder written by `dove-data prepare`.
+        prepared_dir: a folder written by `dove-data prepare`.
         split: the split to read.
         batch_size: images (resp. captions) per batch; the last batch may be
             smaller.
@@ -180,10 +167,10 @@ def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_imag
     Raises:
         ValueError: the split does not have captions_per_image captions per image.
     """
-    paths, entry, manifest = _split(data_dir, split)
+    paths, entry, manifest = _split(prepared_dir, split)
     if entry["captions"] != captions_per_image * entry["images"]:
         raise ValueError(
-            f"{data_dir}: {split} has {entry['captions']} captions for "
+            f"{prepared_dir}: {split} has {entry['captions']} captions for "
             f"{entry['images']} images; evaluation needs {captions_per_image} per image"
         )
     options = tf.data.Options()
@@ -209,6 +196,6 @@ def make_eval_datasets(data_dir, split="test", batch_size=100, captions_per_imag
     )
 
 
-def _split(data_dir, split):
-    paths, entry = shards.split_shards(data_dir, split)
-    return paths, entry, shards.load_manifest(data_dir)
+def _split(prepared_dir, split):
+    paths, entry = shards.split_shards(prepared_dir, split)
+    return paths, entry, shards.load_manifest(prepared_dir)

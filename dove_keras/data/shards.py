@@ -98,11 +98,11 @@ def parse_example(serialized):
     return features
 
 
-def load_manifest(folder):
+def load_manifest(prepared_dir):
     """Reads `manifest.json` of a prepared folder.
 
     Args:
-        folder: the prepared folder.
+        prepared_dir: the prepared folder.
 
     Returns:
         The manifest dict.
@@ -110,10 +110,10 @@ def load_manifest(folder):
     Raises:
         ValueError: the folder has no readable manifest of this format version.
     """
-    path = os.path.join(os.fspath(folder), MANIFEST)
+    path = os.path.join(os.fspath(prepared_dir), MANIFEST)
     if not os.path.isfile(path):
         raise ValueError(
-            f"{path}: not found; is {folder} a folder written by `dove-data prepare`?"
+            f"{path}: not found; is {prepared_dir} a folder written by `dove-data prepare`?"
         )
     try:
         with open(path, encoding="utf-8") as f:
@@ -126,11 +126,11 @@ def load_manifest(folder):
     return manifest
 
 
-def split_shards(folder, split):
+def split_shards(prepared_dir, split):
     """The shard paths and manifest entry of one split.
 
     Args:
-        folder: the prepared folder.
+        prepared_dir: the prepared folder.
         split: the split name.
 
     Returns:
@@ -139,14 +139,14 @@ def split_shards(folder, split):
     Raises:
         ValueError: the split is not in the manifest or a shard is missing.
     """
-    manifest = load_manifest(folder)
+    manifest = load_manifest(prepared_dir)
     if split not in manifest["splits"]:
         raise ValueError(
-            f"{folder}: no {split!r} split; prepared splits: {sorted(manifest['splits'])}"
+            f"{prepared_dir}: no {split!r} split; prepared splits: {sorted(manifest['splits'])}"
         )
     entry = manifest["splits"][split]
-    paths = [os.path.join(os.fspath(folder), s["file"]) for s in entry["shards"]]
+    paths = [os.path.join(os.fspath(prepared_dir), s["file"]) for s in entry["shards"]]
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise ValueError(f"{folder}: missing shard(s) of {split!r}: {missing}")
+        raise ValueError(f"{prepared_dir}: missing shard(s) of {split!r}: {missing}")
     return paths, entry

@@ -45,16 +45,16 @@ def measure(config, weights, steps, eval_split):
     import numpy as np
 
     from dove_keras.data.pipelines import make_train_dataset
-    from dove_keras.metrics.evaluation import evaluate_model
+    from dove_keras.evaluation.evaluate import evaluate_model
     from dove_keras.training.factory import compile_for_training
-    from dove_keras.training.factory import load_trained
+    from dove_keras.training.loading import load_retriever
     from dove_keras.training.seeding import epoch_seed
     from dove_keras.training.seeding import seed_everything
     from dove_keras.training.split_evaluation import eval_datasets
 
     setup_start = time.perf_counter()
     seed_everything(config.seed, deterministic=False)
-    model = load_trained(config, weights)
+    model = load_retriever(weights, config)
     d = config.data
     dataset = make_train_dataset(
         d.prepared_dir, split=d.train_split, batch_size=config.training.batch_size,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from dove_keras.data.readers import read_captions
-from dove_keras.metrics.chance import chance_recalls
+from dove_keras.evaluation.chance import chance_recalls
 from dove_keras.preprocessing.captions import CAPTIONS_PER_IMAGE
 from dove_keras.reports.sheets import example_queries
 from dove_keras.reports.tables import markdown_table
@@ -26,7 +26,7 @@ def demo_summary(result, data, seconds):
         The text.
     """
     metrics = result.test.metrics
-    similarity = result.test.similarity
+    similarity = result.test.scores
     num_images = similarity.shape[0]
     chance = chance_recalls(num_images, CAPTIONS_PER_IMAGE)
     history = result.history

@@ -9,14 +9,14 @@ import sys
 import keras
 
 from dove_keras.export.saved_model import export_saved_model
-from dove_keras.models.presets import load_preset
+from dove_keras.training.loading import load_retriever
 
 
 def main(argv):
     """Loads the preset `argv[0]` and exports it to `argv[1]` (replacing it)."""
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("the export subprocess must run with KERAS_BACKEND=tensorflow")
-    export_saved_model(load_preset(argv[0]), argv[1], overwrite=True)
+    export_saved_model(load_retriever(argv[0]), argv[1], overwrite=True)
     return 0
 
 

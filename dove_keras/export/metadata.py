@@ -8,11 +8,14 @@ list and the model config. TensorFlow ignores `assets.extra`.
 import json
 import os
 
+from dove_keras.errors import UsageError
 from dove_keras.utils.files import atomic_write_json
 from dove_keras.utils.versions import check_format_version
 
 METADATA_FILE = os.path.join("assets.extra", "dove_export.json")
-FORMAT_VERSION = 2
+# 3: endpoints named as the task's methods (embed_* raw inputs, encode_* model inputs);
+# 2 named them encode_image/encode_text (raw), encode_image_tensor/encode_text_ids.
+FORMAT_VERSION = 3
 
 
 def write_metadata(export_dir, metadata):
@@ -38,6 +41,7 @@ def read_metadata(export_dir):
 
     Raises:
         ValueError: `export_dir` is not a dove_keras export.
+        UsageError: an export of an older version (other endpoint names).
     """
     path = os.path.join(os.fspath(export_dir), METADATA_FILE)
     if not os.path.isfile(os.path.join(os.fspath(export_dir), "saved_model.pb")):
@@ -49,5 +53,9 @@ def read_metadata(export_dir):
         )
     with open(path, encoding="utf-8") as f:
         metadata = json.load(f)
-    check_format_version(metadata.get("format_version"), FORMAT_VERSION, path, "SavedModel export")
+    found = metadata.get("format_version")
+    if isinstance(found, int) and found < FORMAT_VERSION:
+        raise UsageError(f"{export_dir}: an export of an older dove_keras (format {found}, other endpoint "
+                         f"names); re-export with dove export")
+    check_format_version(found, FORMAT_VERSION, path, "SavedModel export")
     return metadata

@@ -1,16 +1,17 @@
 """SavedModel export of DOVE: raw-input and tensor endpoints (DESIGN section 6).
 
-Endpoints (methods of `tf.saved_model.load(path)`, also in `.signatures`):
+Endpoints (methods of `tf.saved_model.load(path)`, also in `.signatures`), named as
+the task's methods: `embed_*` take raw inputs, `encode_*` model inputs:
 
-- `encode_image(images)`: string `(B,)` 8-bit JPEG/PNG/GIF/BMP bytes -> `global` V_M `(B, d)`,
+- `embed_images(images)`: string `(B,)` 8-bit JPEG/PNG/GIF/BMP bytes -> `global` V_M `(B, d)`,
   `fused` V_MR `(B, d)`, `regions` `(B, N_r, d)`, `region_mask` bool `(B, N_r)`.
-- `encode_image_pixels(pixels)`: float32 `(B, H, W, 3)` decoded 8-bit pixel values in
-  [0, 255] (e.g. of a TIFF; any H, W) -> as `encode_image`.
-- `encode_image_tensor(images)`: float32 `(B, S, S, 3)` normalised -> as `encode_image`.
-- `encode_text(captions)`: string `(B,)` UTF-8 -> `global` T_G `(B, d)`, `genes` F_G
+- `embed_pixels(pixels)`: float32 `(B, H, W, 3)` decoded 8-bit pixel values in
+  [0, 255] (e.g. of a TIFF; any H, W) -> as `embed_images`.
+- `encode_image(images)`: float32 `(B, S, S, 3)` normalised -> as `embed_images`.
+- `embed_texts(captions)`: string `(B,)` UTF-8 -> `global` T_G `(B, d)`, `genes` F_G
   `(B, L', d)`, `gene_mask` bool `(B, L')`.
-- `encode_text_ids(token_ids)`: int32 `(B, L)`, 0-padded, L the model's caption length,
-  no row all padding -> as `encode_text`.
+- `encode_text(token_ids)`: int32 `(B, L)`, 0-padded, L the model's caption length,
+  no row all padding -> as `embed_texts`.
 - `score(fused, regions, region_mask, genes, gene_mask)`: I images against C captions ->
   `(I, C)` ROAM scores.
 
@@ -21,8 +22,8 @@ Raw images and captions go through the retriever's own `DOVEPreprocessor`
 (the same layer the training and evaluation pipelines use).
 
 TIFF and 16-bit images: TIFF bytes are not decoded in the graph; decode them
-and send the pixels to `encode_image_pixels`. The graph applies no stretch to
-16-bit data: `encode_image` refuses 16-bit PNGs and `encode_image_pixels`
+and send the pixels to `embed_pixels`. The graph applies no stretch to
+16-bit data: `embed_images` refuses 16-bit PNGs and `embed_pixels`
 refuses values outside [0, 255] (or not finite), each with an
 `InvalidArgumentError` naming the batch indices. Stretch 16-bit data to 8 bits
 first, e.g. with the per-band percentile stretch of `dove_keras.preprocessing.stretch`
@@ -36,8 +37,8 @@ ops are registered by that import), never dove_keras:
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the tokenizer ops
 dove = tf.saved_model.load("exported/")
-images = dove.encode_image(tf.constant([open("a.jpg", "rb").read()]))
-texts = dove.encode_text(tf.constant(["many planes are parked near a terminal"]))
+images = dove.embed_images(tf.constant([open("a.jpg", "rb").read()]))
+texts = dove.embed_texts(tf.constant(["many planes are parked near a terminal"]))
 scores = dove.score(images["fused"], images["regions"], images["region_mask"],
                     texts["genes"], texts["gene_mask"])
 ```
@@ -60,7 +61,7 @@ from dove_keras.models.scoring import cosine_matrix
 from dove_keras.models.scoring import roam_scores
 from dove_keras.utils.files import folder_written_whole
 
-ENDPOINTS = ("encode_image", "encode_image_pixels", "encode_image_tensor", "encode_text", "encode_text_ids", "score")
+ENDPOINTS = ("embed_images", "embed_pixels", "encode_image", "embed_texts", "encode_text", "score")
 
 
 def export_saved_model(retriever, path, overwrite=False):
@@ -126,9 +127,9 @@ def build_archive(retriever):
 
     image_spec = tf.TensorSpec((None, side, side, 3), tf.float32, name="images")
     ids_spec = tf.TensorSpec((None, length), tf.int32, name="token_ids")
-    encode_image_tensor = archive.add_endpoint("encode_image_tensor", image_features, [image_spec])
+    encode_image = archive.add_endpoint("encode_image", image_features, [image_spec])
     text_from_ids = archive.add_endpoint("_text_features", text_features, [ids_spec])
-    image_out = encode_image_tensor.get_concrete_function().structured_outputs
+    image_out = encode_image.get_concrete_function().structured_outputs
     text_out = text_from_ids.get_concrete_function().structured_outputs
     shapes = {
         "regions": int(image_out["regions"].shape[1]) if "regions" in image_out else 0,
@@ -139,25 +140,25 @@ def build_archive(retriever):
     vocabulary_size = preprocessor.tokenizer.vocabulary_size()
 
     @tf.function(input_signature=[ids_spec])
-    def encode_text_ids(token_ids):
-        return text_from_ids(check_token_ids(token_ids, vocabulary_size, "encode_text_ids"))
+    def encode_text(token_ids):
+        return text_from_ids(check_token_ids(token_ids, vocabulary_size, "encode_text"))
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="images")])
-    def encode_image(images):
-        images = check_string_batch(images, "encode_image", "encoded image")
-        return encode_image_tensor(converter.convert(images))
+    def embed_images(images):
+        images = check_string_batch(images, "embed_images", "encoded image")
+        return encode_image(converter.convert(images))
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="pixels")])
-    def encode_image_pixels(pixels):
-        return encode_image_tensor(converter.convert(check_pixels(pixels, "encode_image_pixels")))
+    def embed_pixels(pixels):
+        return encode_image(converter.convert(check_pixels(pixels, "embed_pixels")))
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="captions")])
-    def encode_text(captions):
-        captions = check_utf8(check_string_batch(captions, "encode_text", "caption"), "encode_text")
-        return encode_text_ids(preprocessor.token_ids(captions))
+    def embed_texts(captions):
+        captions = check_utf8(check_string_batch(captions, "embed_texts", "caption"), "embed_texts")
+        return encode_text(preprocessor.token_ids(captions))
 
-    for name, function in (("encode_text_ids", encode_text_ids), ("encode_image", encode_image),
-                           ("encode_image_pixels", encode_image_pixels), ("encode_text", encode_text)):
+    for name, function in (("encode_text", encode_text), ("embed_images", embed_images),
+                           ("embed_pixels", embed_pixels), ("embed_texts", embed_texts)):
         function.get_concrete_function()
         archive.add_endpoint(name, function)
 
@@ -188,7 +189,8 @@ def _score_function(retriever, shapes):
     ]
 
     def roam_score(fused, regions, region_mask, genes, gene_mask):
-        return roam_scores(retriever.backbone.iga, fused, regions, region_mask, genes, gene_mask)
+        image_features = {"fused": fused, "regions": regions, "region_mask": region_mask}
+        return roam_scores(retriever.backbone.iga, image_features, {"genes": genes, "gene_mask": gene_mask})
 
     return specs, roam_score, "iiicc"
 

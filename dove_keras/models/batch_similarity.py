@@ -48,10 +48,7 @@ class BatchSimilarity(keras.layers.Layer):
         images, texts = gather_replicas(image_features), gather_replicas(text_features)
         outputs = {"global_similarity": cosine_matrix(images["global"], texts["global"])}
         if self.iga is not None:
-            outputs["similarity"] = roam_scores(
-                self.iga, images["fused"], images["regions"], images["region_mask"],
-                texts["genes"], texts["gene_mask"],
-            )
+            outputs["similarity"] = roam_scores(self.iga, images, texts)
         return outputs
 
     def compute_output_spec(self, image_features, text_features):

@@ -31,7 +31,7 @@ class DOVEImageConverter(CheckedPreset, keras_hub.layers.ImageConverter):
     or `(B, H, W, 3)`, any H and W) or encoded JPEG/PNG/GIF/BMP bytes (a
     string scalar or `(B,)`). 16-bit data is refused (uint16 arrays, 16-bit
     PNGs): the converter applies no stretch, see `STRETCH_ADVICE`; float
-    arrays are not range-checked here (the export's `encode_image_pixels`
+    arrays are not range-checked here (the export's `embed_pixels`
     checks them). JPEG is decoded with the accurate integer DCT,
     which gives Pillow's pixels (the decoder of `dove-data prepare`). Images
     are resized to `image_size` (bilinear, antialiased, no crop: the
@@ -151,7 +151,7 @@ def decode_images(encoded, image_size, method="bilinear"):
         [
             "images at these batch indices are not JPEG, PNG, GIF or BMP bytes (TIFF is not "
             "decoded in the graph: decode it yourself and pass the pixels, e.g. to the export's "
-            "encode_image_pixels):",
+            "embed_pixels):",
             tf.reshape(tf.where(tf.logical_not(known)), [-1]),
         ],
         summarize=16,
@@ -189,7 +189,7 @@ def _check_8_bit_png(encoded):
     return tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(deep)),
         [f"images at these batch indices are 16-bit PNGs, which the graph does not stretch: "
-         f"{STRETCH_ADVICE}, and pass the pixels (e.g. to the export's encode_image_pixels):",
+         f"{STRETCH_ADVICE}, and pass the pixels (e.g. to the export's embed_pixels):",
          tf.reshape(tf.where(deep), [-1])],
         summarize=16,
     )

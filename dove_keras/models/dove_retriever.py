@@ -1,10 +1,10 @@
 """DOVE's retrieval task: preprocessing, the training loss and chunked scoring."""
 
+import functools
+
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
-from tqdm.auto import tqdm
 
 from dove_keras.models.dove_backbone import DOVEBackbone
 from dove_keras.models.dove_preprocessor import DOVEPreprocessor
@@ -16,8 +16,11 @@ from dove_keras.models.replicas import multi_worker_strategy
 from dove_keras.models.replicas import reducible_logs
 from dove_keras.models.replicas import scale_for_replicas
 from dove_keras.models.retrieval_task import RetrievalTask
-from dove_keras.models.retrieval_task import to_numpy
-from dove_keras.models.scoring import caption_blocks
+from dove_keras.models.scoring import RoamFunctions
+from dove_keras.models.scoring import chunked_roam_scores
+from dove_keras.models.scoring import pair_scores
+from dove_keras.models.scoring import prepare_captions
+from dove_keras.models.scoring import prepare_images
 
 DEFAULT_LEARNING_RATE = 2e-4
 IMAGE_FEATURES = ("global", "fused", "regions", "region_mask")
@@ -85,9 +88,11 @@ class DOVERetriever(RetrievalTask):
         self._encode_text_fn = compile_inference(backbone.text_encoder)
         if backbone.iga is not None:
             iga = backbone.iga
-            self._prepare_regions_fn = compile_inference(iga, iga.prepare_regions)
-            self._prepare_genes_fn = compile_inference(iga, iga.prepare_genes)
-            self._block_scores_fn = compile_inference(iga, iga.pair_scores)
+            self._roam_functions = RoamFunctions(
+                compile_inference(iga, functools.partial(prepare_images, iga)),
+                compile_inference(iga, functools.partial(prepare_captions, iga)),
+                compile_inference(iga, functools.partial(pair_scores, iga)),
+            )
         if compile:
             self.compile()
 
@@ -164,37 +169,14 @@ class DOVERetriever(RetrievalTask):
         return self._encode_text_fn(ops.convert_to_tensor(token_ids, "int32"))
 
     def score(self, image_features, text_features, chunk_size=128, progress=False):
-        """`(I, C)` float32 numpy ROAM scores, computed in image x caption blocks.
+        """`(I, C)` float32 numpy ROAM scores in image x caption blocks (`chunked_roam_scores`).
 
-        Caption features are prepared once per caption block, image queries
-        once per image block, so memory stays bounded by
-        `chunk_size**2 * max(N_r * L', d)` floats. Captions are blocked in
-        order of their real gene count and each block keeps only its real
-        genes (`caption_blocks`). Without ROAM this is `global_score`.
-        `progress=True` shows a progress bar over image blocks.
+        Without ROAM this is `global_score`. `progress=True` shows a
+        progress bar over image blocks.
         """
         if self.backbone.iga is None:
             return self.global_score(image_features, text_features)
-        fused, regions, region_mask = (
-            image_features["fused"], image_features["regions"], image_features["region_mask"]
-        )
-        genes = np.asarray(ops.convert_to_numpy(text_features["genes"]))
-        gene_mask = np.asarray(ops.convert_to_numpy(text_features["gene_mask"]), dtype=bool)
-        prepared_captions = []
-        for rows, genes_kept in caption_blocks(gene_mask, chunk_size):
-            block_genes = ops.convert_to_tensor(genes[rows[:, None], genes_kept])
-            block_mask = ops.convert_to_tensor(gene_mask[rows[:, None], genes_kept])
-            prepared_captions.append((rows, self._prepare_genes_fn(block_genes, block_mask)))
-        scores = np.zeros((fused.shape[0], genes.shape[0]), dtype="float32")
-        blocks = range(0, fused.shape[0], chunk_size)
-        for i in tqdm(blocks, desc="ROAM scores", unit="block", disable=not progress):
-            block_fused = ops.convert_to_tensor(fused[i : i + chunk_size])
-            block_mask = ops.convert_to_tensor(region_mask[i : i + chunk_size])
-            queries = self._prepare_regions_fn(ops.convert_to_tensor(regions[i : i + chunk_size]))
-            for rows, prepared in prepared_captions:
-                block = self._block_scores_fn(block_fused, queries, block_mask, prepared)
-                scores[i : i + chunk_size, rows] = to_numpy(block)
-        return scores
+        return chunked_roam_scores(self._roam_functions, image_features, text_features, chunk_size, progress)
 
     def serving_functions(self):
         """`(layers, image_features, text_features)` the SavedModel export traces.

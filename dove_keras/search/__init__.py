@@ -1,5 +1,6 @@
 """Two-stage search of image folders and GeoTIFF scenes with text (DESIGN section 1.5)."""
 
+from dove_keras.search.encoders import SearchEncoder
 from dove_keras.search.encoders import load_encoder
 from dove_keras.search.index_layout import SearchIndexError
 from dove_keras.search.index_reader import ImageIndex

@@ -1,19 +1,48 @@
 """The model behind a search: an exported SavedModel, a preset, a `.keras` file or a retriever.
 
 Every one carries its preprocessor (vocabulary, caption length, image size),
-so nothing else is needed to open it. All give the same interface:
-`encode_pixels` (float pixels in [0, 255] at `image_size`), `encode_texts`
-(caption strings), `score` (ROAM, pairwise) and a `fingerprint` that ties an
-index to the model that built it (`DOVERetriever.fingerprint`: a hash of the
-weights and preprocessing, the same for a model, its preset and its export).
+so nothing else is needed to open it. All give the interface of
+`SearchEncoder`; `fingerprint` ties an index to the model that built it
+(`DOVERetriever.fingerprint`: a hash of the weights and preprocessing, the
+same for a model, its preset and its export).
 """
 
 import hashlib
 import os
+import typing
 
 import numpy as np
 
 IMAGE_KEYS = ("global", "fused", "regions", "region_mask")
+
+
+@typing.runtime_checkable
+class SearchEncoder(typing.Protocol):
+    """What a search needs of its model (`SavedModelEncoder`, `KerasEncoder`).
+
+    `embed_*` take raw inputs, as the tasks' and the export's `embed_*` do.
+    """
+
+    image_size: int
+    sequence_length: int
+    use_roam: bool
+    lambda_global: float
+    fingerprint: str
+
+    def spec(self):
+        """What `load_encoder` needs to open this model again (`{"model": path or None}`)."""
+
+    def embed_pixels(self, pixels):
+        """Image features (numpy dict) of float pixels in [0, 255], `(B, image_size, image_size, 3)`."""
+
+    def embed_texts(self, captions):
+        """Caption features (numpy dict) of caption strings."""
+
+    def score(self, image_features, text_features):
+        """`(I, C)` scores: ROAM when `use_roam`, else the global cosine."""
+
+    def heat_maps(self, pictures, caption):
+        """Where ROAM looked in each picture for `caption` (None for a missing picture)."""
 
 
 def load_encoder(model):
@@ -25,7 +54,7 @@ def load_encoder(model):
             `DOVERetriever`, or a `DOVERetriever`.
 
     Returns:
-        A `SavedModelEncoder` or a `KerasEncoder`.
+        A `SearchEncoder`: a `SavedModelEncoder` or a `KerasEncoder`.
 
     Raises:
         ValueError: the path is none of these.
@@ -35,7 +64,7 @@ def load_encoder(model):
     path = os.path.abspath(os.fspath(model))
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return SavedModelEncoder(path)
-    if os.path.isfile(os.path.join(path, "task.json")) or (path.endswith(".keras") and os.path.isfile(path)):
+    if os.path.exists(path):
         return KerasEncoder(path)
     raise ValueError(
         f"{model}: expected a directory written by `dove export`, a preset directory "
@@ -70,12 +99,12 @@ class SavedModelEncoder:
         """What `load_encoder` needs to open this model again."""
         return {"model": self.path}
 
-    def encode_pixels(self, pixels):
-        outputs = self._model.encode_image_pixels(self._tf.constant(pixels, self._tf.float32))
+    def embed_pixels(self, pixels):
+        outputs = self._model.embed_pixels(self._tf.constant(pixels, self._tf.float32))
         return {key: outputs[key].numpy() for key in IMAGE_KEYS if key in outputs}
 
-    def encode_texts(self, captions):
-        outputs = self._model.encode_text(self._tf.constant(list(captions), self._tf.string))
+    def embed_texts(self, captions):
+        outputs = self._model.embed_texts(self._tf.constant(list(captions), self._tf.string))
         return {key: value.numpy() for key, value in outputs.items()}
 
     def heat_maps(self, pictures, caption):
@@ -106,18 +135,13 @@ class KerasEncoder:
     def __init__(self, model):
         import keras
 
-        from dove_keras.models.presets import load_preset
         from dove_keras.models.retrieval_task import RetrievalTask
+        from dove_keras.training.loading import load_retriever
 
         self.path = None
         if not isinstance(model, RetrievalTask):
             self.path = os.path.abspath(model)
-            if os.path.isdir(self.path):
-                model = load_preset(self.path)
-            else:
-                model = keras.saving.load_model(self.path, compile=False)
-            if not isinstance(model, RetrievalTask):
-                raise ValueError(f"{self.path}: holds a {type(model).__name__}, not a dove_keras retrieval task")
+            model = load_retriever(self.path)
         if model.preprocessor is None:
             raise ValueError("the model has no preprocessor: search needs its tokenizer and image size")
         self._model = model
@@ -132,12 +156,12 @@ class KerasEncoder:
         """What `load_encoder` needs to open this model again (None: a model in memory)."""
         return {"model": self.path}
 
-    def encode_pixels(self, pixels):
+    def embed_pixels(self, pixels):
         images = self._model.preprocessor.image_converter.convert(np.asarray(pixels, "float32"))
         outputs = self._model.encode_image(images.numpy())
         return {key: self._ops.convert_to_numpy(outputs[key]) for key in IMAGE_KEYS if key in outputs}
 
-    def encode_texts(self, captions):
+    def embed_texts(self, captions):
         outputs = self._model.embed_texts(list(captions))
         return {key: self._ops.convert_to_numpy(value) for key, value in outputs.items()}
 

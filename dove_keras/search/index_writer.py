@@ -152,7 +152,7 @@ def _embed_chunk(encoder, source, items, batch_size, bar):
             inputs = model_pixels(pictures, encoder.image_size)
             padded = np.zeros((batch_size,) + inputs.shape[1:], inputs.dtype)
             padded[: len(inputs)] = inputs
-            outputs = encoder.encode_pixels(padded)
+            outputs = encoder.embed_pixels(padded)
             features.append({key: value[: len(inputs)] for key, value in outputs.items()})
             pictures.clear()
 

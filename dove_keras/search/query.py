@@ -81,7 +81,7 @@ class Searcher:
                 "the query has %d words; the model reads the first %d (its caption length)",
                 len(words), self.encoder.sequence_length,
             )
-        features = self.encoder.encode_texts([text])
+        features = self.encoder.embed_texts([text])
         query = nearest.normalize_rows(features["global"])
         depth = max(k, candidates) if rerank and self.index.use_roam else k
         if self._faiss is not None:

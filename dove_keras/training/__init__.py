@@ -9,7 +9,7 @@ from dove_keras.training.config import config_from_dict
 from dove_keras.training.config import load_config
 from dove_keras.training.config import save_config
 from dove_keras.training.factory import build_retriever
-from dove_keras.training.factory import load_trained
+from dove_keras.training.loading import load_retriever
 from dove_keras.training.runner import TrainingResult
 from dove_keras.training.runner import run_evaluation
 from dove_keras.training.runner import run_training

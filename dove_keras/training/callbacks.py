@@ -5,8 +5,8 @@ import os
 import keras
 import pandas as pd
 
-from dove_keras.metrics.evaluation import MODES
-from dove_keras.metrics.evaluation import evaluate_model
+from dove_keras.evaluation.evaluate import MODES
+from dove_keras.evaluation.evaluate import evaluate_model
 
 
 class RetrievalEvaluation(keras.callbacks.Callback):

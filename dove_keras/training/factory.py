@@ -1,8 +1,7 @@
-"""The retriever of an experiment config: built fresh, from saved weights, or from a preset."""
+"""The retriever of an experiment config: built fresh, compiled for training, or under another precision."""
 
 import dataclasses
 import inspect
-import os
 
 import keras
 import numpy as np
@@ -17,8 +16,6 @@ from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip.trainable_blocks import set_trainable_blocks
 from dove_keras.models.image_backbones import image_normalization
 from dove_keras.models.optimizers import GroupedAdamW
-from dove_keras.models.presets import first_line
-from dove_keras.models.presets import load_preset
 from dove_keras.training.schedules import learning_rate_schedule
 
 
@@ -107,36 +104,6 @@ def tower_rate_factors(model, config):
         raise ValueError(f"tower variable {outside[0]} is not named after its tower")
     factor = config.foundation.tower_learning_rate / config.optimizer.learning_rate
     return {tower.name: factor for tower in towers}
-
-
-def load_trained(config, weights, precision=None):
-    """The retriever of `config` with saved weights.
-
-    Args:
-        config: the `ExperimentConfig` the weights were trained with.
-        weights: a `.weights.h5` file of that model, a saved `.keras` model
-            or a preset folder written by `dove train`.
-        precision: a dtype policy to run it under (see `with_precision`);
-            None keeps the one it was saved with.
-
-    Raises:
-        ValueError: a missing weights file.
-    """
-    weights = os.fspath(weights)
-    if os.path.isdir(weights):
-        model = load_preset(weights)
-    elif not os.path.isfile(weights):
-        raise ValueError(f"weights file not found: {weights}")
-    elif weights.endswith(".keras"):
-        model = keras.saving.load_model(weights)
-    else:
-        model = build_retriever(config)
-        try:
-            model.load_weights(weights)
-        except (ValueError, KeyError) as error:  # Keras lists every mismatching layer on many lines
-            raise ValueError(f"{weights}: not weights of this config's model ({first_line(error)}); pass "
-                             "the config it was trained with") from None
-    return model if precision is None else with_precision(model, precision)
 
 
 def with_precision(model, precision):

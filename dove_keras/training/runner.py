@@ -37,7 +37,7 @@ from dove_keras.training.callbacks import RetrievalEvaluation
 from dove_keras.training.config import save_config
 from dove_keras.training.distribution import distribution_scope
 from dove_keras.training.distribution import split_batches_between_workers
-from dove_keras.training.factory import load_trained
+from dove_keras.training.loading import load_retriever
 from dove_keras.training.run_folder import BACKUP_DIR
 from dove_keras.training.run_folder import CONFIG_FILE
 from dove_keras.training.run_folder import check_run_folder
@@ -171,14 +171,14 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     return TrainingResult(model, frame, test, output_dir)
 
 
-def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=None, output_dir=None,
+def run_evaluation(config, model_path, split=None, mode=None, verbose=1, precision=None, output_dir=None,
                    name=None):
     """Evaluates a trained model on a split and writes the results and examples.
 
     Args:
         config: the `ExperimentConfig` the model was trained with.
-        weights: a preset folder, a `.weights.h5` file of the config's model
-            or a saved `.keras` model.
+        model_path: a preset folder, a saved `.keras` model or a
+            `.weights.h5` file of the config's model (`load_retriever`).
         split: the split (default: `data.test_split`).
         mode: "roam" or "global" (default: `evaluation.mode`).
         verbose: 0 silent, 1 progress and summary.
@@ -190,7 +190,7 @@ def run_evaluation(config, weights, split=None, mode=None, verbose=1, precision=
         The `EvaluationResult`.
     """
     seed_everything(config.seed, deterministic=False)
-    model = load_trained(config, weights, precision)
+    model = load_retriever(model_path, config, precision)
     output_dir = output_dir or config.output_dir
     os.makedirs(output_dir, exist_ok=True)
     return evaluate_split(config, model, split or config.data.test_split, mode, verbose, output_dir, name)

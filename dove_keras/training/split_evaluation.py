@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from dove_keras.data import shards
 from dove_keras.data.pipelines import make_eval_datasets
-from dove_keras.metrics.evaluation import evaluate_model
+from dove_keras.evaluation.evaluate import evaluate_model
 from dove_keras.reports.sheets import example_heat_maps
 from dove_keras.reports.sheets import example_indices
 from dove_keras.reports.sheets import retrieval_example_sheet
@@ -43,7 +43,7 @@ def evaluate_split(config, model, split, mode=None, verbose=1, output_dir=None, 
         model, images, captions, mode=mode, chunk_size=config.evaluation.chunk_size,
         captions_per_image=config.evaluation.captions_per_image, verbose=bool(verbose),
     )
-    num_images, num_captions = result.similarity.shape
+    num_images, num_captions = result.scores.shape
     row = {
         "experiment": name or config.name, "split": split, "mode": mode, **result.metrics,
         "images": num_images, "captions": num_captions,
@@ -53,13 +53,13 @@ def evaluate_split(config, model, split, mode=None, verbose=1, output_dir=None, 
     frame = results_frame([row])
     stem = os.path.join(output_dir, f"results_{split}_{mode}")
     csv_path, md_path = write_results(frame, stem)
-    shown = example_indices(result.similarity)
+    shown = example_indices(result.scores)
     pictures, texts = read_split_examples(config.data.prepared_dir, split, shown)
     sheet = os.path.join(output_dir, f"examples_{split}.png")
     retrieval_example_sheet(
-        result.similarity, pictures, texts, sheet,
+        result.scores, pictures, texts, sheet,
         captions_per_image=config.evaluation.captions_per_image,
-        heat_maps=example_heat_maps(model, result.similarity, pictures, texts),
+        heat_maps=example_heat_maps(model, result.scores, pictures, texts),
     )
     if verbose:
         logger.info("%s", markdown_table(frame))

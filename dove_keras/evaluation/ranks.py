@@ -6,14 +6,14 @@ import numpy as np
 _CELLS_PER_CHUNK = 1 << 26
 
 
-def retrieval_ranks(similarity, captions_per_image=5):
+def retrieval_ranks(scores, captions_per_image=5):
     """0-based ranks of the true matches (DESIGN section 3).
 
     Ties count in the query's favour: a rank is the number of candidates with
     a strictly higher score.
 
     Args:
-        similarity: `(I, C)` scores of images (rows) against captions
+        scores: `(I, C)` scores of images (rows) against captions
             (columns), cast to float32; caption j belongs to image
             `j // captions_per_image`.
         captions_per_image: captions per image, grouped consecutively.
@@ -26,18 +26,18 @@ def retrieval_ranks(similarity, captions_per_image=5):
     Raises:
         ValueError: for a non-2D or NaN matrix, or `C != captions_per_image * I`.
     """
-    similarity = _check_similarity(similarity, captions_per_image)
-    num_images, num_captions = similarity.shape
+    scores = _check_scores(scores, captions_per_image)
+    num_images, num_captions = scores.shape
     owner = np.arange(num_captions) // captions_per_image
-    grouped = similarity.reshape(num_images, num_images, captions_per_image)
+    grouped = scores.reshape(num_images, num_images, captions_per_image)
     best_positive = grouped[np.arange(num_images), np.arange(num_images)].max(axis=1)
-    true_image_score = similarity[owner, np.arange(num_captions)]
+    true_image_score = scores[owner, np.arange(num_captions)]
 
     image_ranks = np.empty(num_images, dtype=np.int64)
     caption_ranks = np.zeros(num_captions, dtype=np.int64)
     rows = max(1, _CELLS_PER_CHUNK // max(num_captions, 1))
     for start in range(0, num_images, rows):
-        block = similarity[start : start + rows]
+        block = scores[start : start + rows]
         image_ranks[start : start + rows] = np.count_nonzero(
             block > best_positive[start : start + rows, None], axis=1
         )
@@ -45,11 +45,11 @@ def retrieval_ranks(similarity, captions_per_image=5):
     return image_ranks, caption_ranks
 
 
-def retrieval_recalls(similarity, captions_per_image=5, ks=(1, 5, 10)):
+def retrieval_recalls(scores, captions_per_image=5, ks=(1, 5, 10)):
     """R@K both ways and their mean mR, in percent (DESIGN section 3).
 
     Args:
-        similarity: `(I, C)` image-caption scores, see `retrieval_ranks`.
+        scores: `(I, C)` image-caption scores, see `retrieval_ranks`.
         captions_per_image: captions per image, grouped consecutively.
         ks: the cut-offs K.
 
@@ -58,12 +58,12 @@ def retrieval_recalls(similarity, captions_per_image=5, ks=(1, 5, 10)):
         (text->image) for each K, and `mR`, the mean of all of them.
 
     Raises:
-        ValueError: for bad `similarity` (see `retrieval_ranks`) or `ks`.
+        ValueError: for bad `scores` (see `retrieval_ranks`) or `ks`.
     """
     ks = tuple(ks)
     if not ks or any(not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks!r}.")
-    image_ranks, caption_ranks = retrieval_ranks(similarity, captions_per_image)
+    image_ranks, caption_ranks = retrieval_ranks(scores, captions_per_image)
     recalls = {}
     for direction, ranks in (("i2t", image_ranks), ("t2i", caption_ranks)):
         for k in ks:
@@ -72,29 +72,29 @@ def retrieval_recalls(similarity, captions_per_image=5, ks=(1, 5, 10)):
     return recalls
 
 
-def _check_similarity(similarity, captions_per_image):
-    similarity = np.asarray(similarity, dtype=np.float32)
-    if similarity.ndim != 2:
+def _check_scores(scores, captions_per_image):
+    scores = np.asarray(scores, dtype=np.float32)
+    if scores.ndim != 2:
         raise ValueError(
-            "similarity must be a 2D (images, captions) matrix, "
-            f"got shape {similarity.shape}."
+            "the score matrix must be 2D (images, captions), "
+            f"got shape {scores.shape}."
         )
     if not isinstance(captions_per_image, (int, np.integer)) or captions_per_image < 1:
         raise ValueError(
             f"captions_per_image must be a positive integer, got {captions_per_image!r}."
         )
-    num_images, num_captions = similarity.shape
+    num_images, num_captions = scores.shape
     if num_images == 0:
-        raise ValueError("similarity has no images (shape (0, C)).")
+        raise ValueError("the score matrix has no images (shape (0, C)).")
     if num_captions != captions_per_image * num_images:
         raise ValueError(
-            f"similarity has shape {similarity.shape}: expected "
+            f"the score matrix has shape {scores.shape}: expected "
             f"{captions_per_image} captions per image, i.e. "
             f"{captions_per_image} * {num_images} = {captions_per_image * num_images} "
             f"columns (caption j belongs to image j // {captions_per_image}), "
             f"got {num_captions}."
         )
-    nan_count = int(np.count_nonzero(np.isnan(similarity)))
+    nan_count = int(np.count_nonzero(np.isnan(scores)))
     if nan_count:
-        raise ValueError(f"similarity contains {nan_count} NaN value(s).")
-    return similarity
+        raise ValueError(f"the score matrix contains {nan_count} NaN value(s).")
+    return scores
