@@ -60,6 +60,7 @@ class DOVERetriever(RetrievalTask):
 
     backbone_cls = DOVEBackbone
     preprocessor_cls = DOVEPreprocessor
+    roam_loss_name = "triplet_loss"  # the logged loss of the ROAM scores
 
     def __init__(self, backbone, preprocessor=None, margin=0.2, hardest_negative=False,
                  lambda_global=1.0, **kwargs):
@@ -71,7 +72,7 @@ class DOVERetriever(RetrievalTask):
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.dtype_policy = backbone.dtype_policy
-        self.triplet_tracker = keras.metrics.Mean(name="triplet_loss")
+        self.triplet_tracker = keras.metrics.Mean(name=self.roam_loss_name)
         self.global_tracker = keras.metrics.Mean(name="global_loss")
         self.built = True  # the backbone is built when constructed
 
@@ -180,11 +181,13 @@ class DOVERetriever(RetrievalTask):
         )
         genes = np.asarray(ops.convert_to_numpy(text_features["genes"]))
         gene_mask = np.asarray(ops.convert_to_numpy(text_features["gene_mask"]), dtype=bool)
+        text_global = np.asarray(ops.convert_to_numpy(text_features["global"]))  # read by a gated IGA only
         prepared_captions = []
         for rows, genes_kept in caption_blocks(gene_mask, chunk_size):
             block_genes = ops.convert_to_tensor(genes[rows[:, None], genes_kept])
             block_mask = ops.convert_to_tensor(gene_mask[rows[:, None], genes_kept])
-            prepared_captions.append((rows, self._prepare_genes_fn(block_genes, block_mask)))
+            block_global = ops.convert_to_tensor(text_global[rows]) if self.backbone.iga.residual_gate else None
+            prepared_captions.append((rows, self._prepare_genes_fn(block_genes, block_mask, block_global)))
         scores = np.zeros((fused.shape[0], genes.shape[0]), dtype="float32")
         blocks = range(0, fused.shape[0], chunk_size)
         for i in tqdm(blocks, desc="ROAM scores", unit="block", disable=not progress):

@@ -9,9 +9,13 @@ def cosine_matrix(images, texts):
     return ops.matmul(ops.normalize(images, axis=-1), ops.transpose(ops.normalize(texts, axis=-1)))
 
 
-def roam_scores(iga, fused, regions, region_mask, genes, gene_mask):
-    """`(I, C)` ROAM scores `cos(V_MR_i, T_RG_ij)` of image and caption features."""
-    return iga.pair_scores(fused, iga.prepare_regions(regions), region_mask, iga.prepare_genes(genes, gene_mask))
+def roam_scores(iga, fused, regions, region_mask, genes, gene_mask, text_global=None):
+    """`(I, C)` ROAM scores `cos(V_MR_i, T_RG_ij)` of image and caption features.
+
+    `text_global` (T_G) is read by a gated IGA (DOVE-CLIP) only.
+    """
+    prepared = iga.prepare_genes(genes, gene_mask, text_global)
+    return iga.pair_scores(fused, iga.prepare_regions(regions), region_mask, prepared)
 
 
 def caption_blocks(gene_mask, chunk_size, multiple=8):
