@@ -12,7 +12,8 @@ Endpoints (methods of `tf.saved_model.load(path)`, also in `.signatures`):
 - `encode_text_ids(token_ids)`: int32 `(B, L)`, 0-padded, L the model's caption length,
   no row all padding -> as `encode_text`.
 - `score(fused, regions, region_mask, genes, gene_mask)`: I images against C captions ->
-  `(I, C)` ROAM scores.
+  `(I, C)` ROAM scores. A DOVE-CLIP export (metadata `score_takes_text_global`) takes
+  the captions' `global` T_G `(C, d)` as a sixth input.
 
 Without ROAM (`use_roam=False`) the image outputs are `global` and `fused`
 (equal) and `score(image_global, text_global)` is their cosine matrix.
@@ -187,10 +188,23 @@ def _score_function(retriever, shapes):
         tf.TensorSpec((None, n_g), tf.bool, name="gene_mask"),
     ]
 
+    if _gated(retriever):  # DOVE-CLIP: T_RG = T_G + gamma * IGA
+        specs.append(tf.TensorSpec((None, d), tf.float32, name="text_global"))
+
+        def gated_roam_score(fused, regions, region_mask, genes, gene_mask, text_global):
+            return roam_scores(retriever.backbone.iga, fused, regions, region_mask, genes, gene_mask, text_global)
+
+        return specs, gated_roam_score, "iiiccc"
+
     def roam_score(fused, regions, region_mask, genes, gene_mask):
         return roam_scores(retriever.backbone.iga, fused, regions, region_mask, genes, gene_mask)
 
     return specs, roam_score, "iiicc"
+
+
+def _gated(retriever):
+    """Whether the ROAM score reads the captions' global embeddings (a gated IGA: DOVE-CLIP)."""
+    return bool(retriever.use_roam and retriever.backbone.iga.residual_gate)
 
 
 def _polymorphic_shapes(specs, batch_names):
@@ -230,6 +244,7 @@ def _metadata(retriever, shapes, backend):
         "region_count": shapes["regions"],
         "gene_count": shapes["genes"],
         "use_roam": bool(retriever.use_roam),
+        "score_takes_text_global": _gated(retriever),
         "lambda_global": float(retriever.lambda_global),
         "fingerprint": retriever.fingerprint(),
         "exported_from_backend": backend,
