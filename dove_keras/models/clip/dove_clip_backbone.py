@@ -72,6 +72,9 @@ class DOVECLIPBackbone(CheckedPreset, keras_hub.models.Backbone):
         text_features = self.text_encoder(inputs["token_ids"])
         outputs = self.batch_similarity(image_features, text_features)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+        # Tracked again: on torch the functional init forgets layers outside its graph (here the
+        # temperature `clip_head.logit_scale`, which only the loss reads).
+        self.clip = clip_backbone
 
         # === Config ===
         self.embedding_dim = d
