@@ -201,3 +201,15 @@ def test_export_and_search_rerank_with_roam(clip, gated, tmp_path):
     roam = gated.score({key: value[candidates] for key, value in features.items()}, text)[:, 0]
     assert list(hits["row"]) == [candidates[i] for i in np.argsort(-roam, kind="stable")[:3]]
     np.testing.assert_allclose(hits["roam_score"], np.sort(roam)[::-1][:3], atol=1e-5)
+
+
+def test_mixed_precision_reaches_the_towers_and_the_heads(clip):
+    model = dove_clip_from_clip(clip["clip"], dtype="mixed_bfloat16", gate_init=0.5)
+    backbone = model.backbone
+    layers = (backbone.clip.vision_encoder.encoder_layers[0], backbone.clip.text_encoder.encoder_layers[0],
+              backbone.image_encoder.fusion, backbone.text_encoder.genome, backbone.iga)
+    assert {layer.dtype_policy.name for layer in layers} == {"mixed_bfloat16"}
+    assert clip["clip"].backbone.vision_encoder.dtype_policy.name == "float32"  # the CLIP given is untouched
+    outputs = backbone({"images": clip["images"], "token_ids": clip["token_ids"]})
+    loss = model.compute_loss({"image_ids": np.arange(6)}, y_pred=outputs)
+    assert keras.backend.standardize_dtype(loss.dtype) == "float32" and np.isfinite(keras.ops.convert_to_numpy(loss))

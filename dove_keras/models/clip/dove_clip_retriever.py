@@ -105,19 +105,35 @@ def dove_clip_from_clip(clip, feature_blocks=None, iga_key_dim=64, use_roam=True
         feature_blocks, iga_key_dim, use_roam, use_dtga, gate_init: the
             `DOVECLIPBackbone`'s.
         loss, margin, hardest_negative, lambda_global: the task's.
-        dtype: the dtype policy (e.g. `"mixed_bfloat16"`); for a preset the
-            CLIP is loaded with it, a `CLIPRetriever` given must have it.
+        dtype: the dtype policy (e.g. `"mixed_bfloat16"`) of the towers and
+            the heads (default: the CLIP's).
 
     Returns:
         A compiled `DOVECLIPRetriever` sharing the CLIP's weights (a
-        retriever given is not copied: training one trains both).
+        retriever given is not copied, so training one trains both, unless
+        `dtype` differs from its policy: then the towers are a copy).
     """
     if not isinstance(clip, CLIPRetriever):
-        clip = CLIPRetriever.from_preset(clip, dtype=dtype)
-    elif dtype is not None and keras.dtype_policies.get(dtype).name != clip.backbone.dtype_policy.name:
-        raise ValueError(f"dtype {dtype!r} differs from the CLIP's {clip.backbone.dtype_policy.name!r}: load the "
-                         "CLIP with it (pass the preset path)")
-    backbone = DOVECLIPBackbone(clip.backbone, feature_blocks=feature_blocks, iga_key_dim=iga_key_dim,
+        clip = CLIPRetriever.from_preset(clip)
+    towers = clip.backbone
+    if dtype is not None and keras.dtype_policies.get(dtype).name != towers.vision_encoder.dtype_policy.name:
+        towers = clip_backbone_with_policy(towers, dtype)
+    backbone = DOVECLIPBackbone(towers, feature_blocks=feature_blocks, iga_key_dim=iga_key_dim,
                                 use_roam=use_roam, use_dtga=use_dtga, gate_init=gate_init, dtype=dtype)
     return DOVECLIPRetriever(backbone, clip.preprocessor, loss=loss, margin=margin,
                              hardest_negative=hardest_negative, lambda_global=lambda_global)
+
+
+def clip_backbone_with_policy(backbone, dtype):
+    """A copy of a keras-hub `CLIPBackbone` (weights included) whose towers and layers use `dtype`.
+
+    keras-hub's `from_preset(dtype=...)` sets the backbone's policy only: the
+    towers keep the policy saved in their own configs.
+    """
+    config = keras.saving.serialize_keras_object(backbone)
+    config["config"]["dtype"] = dtype
+    for tower in ("vision_encoder", "text_encoder"):
+        config["config"][tower]["config"]["dtype"] = dtype
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(backbone.get_weights())
+    return copy
