@@ -163,3 +163,63 @@ def reference_text_embedding(sd, token_ids, heads, activation="quick_gelu"):
         index += 1
     x = _layer_norm(x, sd, "ln_final")
     return x[int(np.argmax(token_ids))] @ sd["text_projection"]
+
+
+# === Small random keras-hub CLIPs and DOVE-CLIPs (no checkpoint, no transformers) ===
+
+DOVE_CLIP_VOCABULARY = 64
+
+
+def small_clip_backbone(vocabulary_size=DOVE_CLIP_VOCABULARY, image_size=32, sequence_length=16, seed=0):
+    """A random 2-block `CLIPBackbone` (width 16, 8 px patches) with weights of a visible scale."""
+    import keras
+    import keras_hub
+
+    clip = keras_hub.models.CLIPBackbone(
+        keras_hub.models.CLIPVisionEncoder(8, 16, 2, 2, 32, image_shape=(image_size, image_size, 3)),
+        keras_hub.models.CLIPTextEncoder(vocabulary_size, 16, 16, 2, 2, 32, max_sequence_length=sequence_length),
+        projection_dim=16,
+    )
+    rng = np.random.default_rng(seed)
+    for weight in clip.weights:
+        if "gamma" in weight.path:  # layer norm scales
+            weight.assign(1 + 0.1 * rng.standard_normal(weight.shape))
+        elif weight.trainable and "logit_scale" not in weight.path:
+            weight.assign(0.2 * rng.standard_normal(weight.shape))
+    keras.utils.set_random_seed(seed)  # the heads DOVE-CLIP adds
+    return clip
+
+
+def small_clip_retriever(folder, captions, sequence_length=16, seed=0):
+    """A `CLIPRetriever` with a BPE learnt on `captions` (written to `folder`) and a random small CLIP."""
+    import keras_hub
+
+    from dove_keras.models.clip import CLIPRetriever
+    from dove_keras.models.clip import CLIPRetrieverImageConverter
+    from dove_keras.models.clip import CLIPRetrieverPreprocessor
+
+    vocabulary, merges = write_bpe_vocabulary(folder, captions, num_merges=40)
+    tokenizer = keras_hub.models.CLIPTokenizer(vocabulary=vocabulary, merges=merges)
+    preprocessor = CLIPRetrieverPreprocessor(tokenizer, CLIPRetrieverImageConverter(32), sequence_length)
+    backbone = small_clip_backbone(vocabulary_size(folder), sequence_length=sequence_length, seed=seed)
+    return CLIPRetriever(backbone, preprocessor)
+
+
+def small_dove_clip(gate_init=0.5, **head_args):
+    """A `DOVECLIPRetriever` (no preprocessor) on `small_clip_backbone()`, gates open by default."""
+    from dove_keras.models.clip import DOVECLIPBackbone
+    from dove_keras.models.clip import DOVECLIPRetriever
+
+    return DOVECLIPRetriever(DOVECLIPBackbone(small_clip_backbone(), gate_init=gate_init, iga_key_dim=8,
+                                              **head_args))
+
+
+def dove_clip_batch(size=3, length=10, image_size=32, seed=0):
+    """Normalised images and CLIP-style ids: start, words, the end token (the largest id) padding the rest."""
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(1, DOVE_CLIP_VOCABULARY - 2, (size, length)).astype("int32")
+    token_ids[:, 0] = DOVE_CLIP_VOCABULARY - 2
+    for row in range(size):
+        token_ids[row, 3 + row % (length - 3) :] = DOVE_CLIP_VOCABULARY - 1
+    images = rng.standard_normal((size, image_size, image_size, 3)).astype("float32")
+    return {"images": images, "token_ids": token_ids, "image_ids": np.arange(size, dtype="int32")}

@@ -3,6 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from clip_fixtures import dove_clip_batch
+from clip_fixtures import small_clip_backbone
+from clip_fixtures import small_dove_clip
 from layer_checks import check_layer
 from model_fixtures import SMALL_MODEL
 from model_fixtures import batch
@@ -13,12 +16,16 @@ from dove_keras.layers import FastMaxPooling2D
 from dove_keras.layers import InterModalGuidanceAttention
 from dove_keras.layers import IntraModalFusionAttention
 from dove_keras.layers import MultiscaleFusion
+from dove_keras.layers import PatchTokenFusion
 from dove_keras.layers import RegionFeatures
 from dove_keras.layers import TextGenomeAttention
 from dove_keras.models import DOVEBackbone
 from dove_keras.models import ImageEncoder
 from dove_keras.models import TextEncoder
 from dove_keras.models.batch_similarity import BatchSimilarity
+from dove_keras.models.clip import DOVECLIPBackbone
+from dove_keras.models.clip.dove_clip_towers import CLIPPatchImageEncoder
+from dove_keras.models.clip.dove_clip_towers import CLIPTokenTextEncoder
 
 RNG = np.random.default_rng(0)
 # Preprocessing layers run TensorFlow ops on strings and have no weights;
@@ -87,7 +94,35 @@ CASES = {
         lambda: DOVEBackbone(**SMALL_MODEL, use_roam=False, use_dtga=False), lambda: (_model_inputs(),),
     ),
     "DOVERetriever": (lambda: small_model(), lambda: (_model_inputs(),)),
+    # DOVE-CLIP (DESIGN 1.7), on a small random keras-hub CLIP; gates open so that the heads weigh in.
+    "InterModalGuidanceAttention[gated]": (
+        lambda: InterModalGuidanceAttention(8, key_dim=4, residual_gate=True, gate_init=0.5),
+        lambda: (random(3, 4, 8), mask(3, 4), random(2, 6, 8), mask(2, 6), random(2, 8)),
+    ),
+    "PatchTokenFusion": (lambda: PatchTokenFusion(8, 2), lambda: ([random(2, 4, 6), random(2, 4, 6)],)),
+    "CLIPPatchImageEncoder": (
+        lambda: _clip_tower(CLIPPatchImageEncoder, "vision"), lambda: (dove_clip_batch(size=2)["images"],),
+    ),
+    "CLIPTokenTextEncoder": (
+        lambda: _clip_tower(CLIPTokenTextEncoder, "text"), lambda: (dove_clip_batch(size=2)["token_ids"],),
+    ),
+    "DOVECLIPBackbone": (
+        lambda: DOVECLIPBackbone(small_clip_backbone(), iga_key_dim=4, gate_init=0.5),
+        lambda: (_clip_inputs(),),
+    ),
+    "DOVECLIPRetriever": (lambda: small_dove_clip(), lambda: (_clip_inputs(),)),
 }
+
+
+def _clip_tower(cls, tower):
+    """A DOVE-CLIP tower on a small random CLIP's `vision` or `text` transformer and projection."""
+    clip = small_clip_backbone()
+    extra = dict(gate_init=0.5) if tower == "vision" else {}
+    return cls(getattr(clip, f"{tower}_encoder"), getattr(clip, f"{tower}_projection"), 16, **extra)
+
+
+def _clip_inputs():
+    return {key: value for key, value in dove_clip_batch(size=2).items() if key != "image_ids"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

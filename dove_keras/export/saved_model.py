@@ -13,7 +13,8 @@ the task's methods: `embed_*` take raw inputs, `encode_*` model inputs:
 - `encode_text(token_ids)`: int32 `(B, L)`, 0-padded, L the model's caption length,
   no row all padding -> as `embed_texts`.
 - `score(fused, regions, region_mask, genes, gene_mask)`: I images against C captions ->
-  `(I, C)` ROAM scores.
+  `(I, C)` ROAM scores. A DOVE-CLIP export (metadata `score_takes_text_global`) takes
+  the captions' `global` T_G `(C, d)` as a sixth input.
 
 Without ROAM (`use_roam=False`) the image outputs are `global` and `fused`
 (equal) and `score(image_global, text_global)` is their cosine matrix.
@@ -188,11 +189,20 @@ def _score_function(retriever, shapes):
         tf.TensorSpec((None, n_g), tf.bool, name="gene_mask"),
     ]
 
-    def roam_score(fused, regions, region_mask, genes, gene_mask):
+    def roam_score(fused, regions, region_mask, genes, gene_mask, text_global=None):
         image_features = {"fused": fused, "regions": regions, "region_mask": region_mask}
-        return roam_scores(retriever.backbone.iga, image_features, {"genes": genes, "gene_mask": gene_mask})
+        text_features = {"genes": genes, "gene_mask": gene_mask, "global": text_global}
+        return roam_scores(retriever.backbone.iga, image_features, text_features)
 
+    if _gated(retriever):  # DOVE-CLIP: T_RG = T_G + gamma * IGA reads the captions' T_G
+        specs.append(tf.TensorSpec((None, d), tf.float32, name="text_global"))
+        return specs, roam_score, "iiiccc"
     return specs, roam_score, "iiicc"
+
+
+def _gated(retriever):
+    """Whether the ROAM score reads the captions' global embeddings (a gated IGA: DOVE-CLIP)."""
+    return bool(retriever.use_roam and retriever.backbone.iga.residual_gate)
 
 
 def _polymorphic_shapes(specs, batch_names):
@@ -232,6 +242,7 @@ def _metadata(retriever, shapes, backend):
         "region_count": shapes["regions"],
         "gene_count": shapes["genes"],
         "use_roam": bool(retriever.use_roam),
+        "score_takes_text_global": _gated(retriever),
         "lambda_global": float(retriever.lambda_global),
         "fingerprint": retriever.fingerprint(),
         "exported_from_backend": backend,

@@ -5,5 +5,6 @@ from dove_keras.layers.inter_modal_guidance import InterModalGuidanceAttention
 from dove_keras.layers.intra_modal_fusion import IntraModalFusionAttention
 from dove_keras.layers.mlp import MLP
 from dove_keras.layers.multiscale_fusion import MultiscaleFusion
+from dove_keras.layers.patch_token_fusion import PatchTokenFusion
 from dove_keras.layers.region_features import RegionFeatures
 from dove_keras.layers.text_genome import TextGenomeAttention

@@ -38,22 +38,33 @@ class InterModalGuidanceAttention(keras.layers.Layer):
     remain; the gene mask rides in the affinity matmul as an extra key
     column (a logit bias), so the softmax needs no mask pass.
 
+    With `residual_gate=True` (DOVE-CLIP, DESIGN section 1.7) the text
+    embedding is a gated residual on the caption's global embedding T_G_j,
+    `T_G_j + gamma * T_ij`, with a learnt scalar gamma initialised to
+    `gate_init` (0: the pair embedding starts as T_G itself); `prepare_genes`
+    then takes the captions' T_G.
+
     Args:
         embedding_dim: d.
         key_dim: d_k, the width of the affinity keys.
+        residual_gate: add IGA's output, scaled by gamma, to T_G.
+        gate_init: gamma's initial value.
 
     Call args:
         regions: `(I, N_r, d)`; region_mask: boolean `(I, N_r)` or None.
         genes: `(C, L', d)`; gene_mask: boolean `(C, L')` or None.
+        text_global: `(C, d)` T_G, with `residual_gate` only.
 
     Returns:
         `(I, C, d)` text embeddings T_RG for every image-caption pair.
     """
 
-    def __init__(self, embedding_dim, key_dim=64, **kwargs):
+    def __init__(self, embedding_dim, key_dim=64, residual_gate=False, gate_init=0.0, **kwargs):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
         self.key_dim = key_dim
+        self.residual_gate = residual_gate
+        self.gate_init = gate_init
         policy = self.dtype_policy
         self.region_norm = keras.layers.LayerNormalization(dtype=policy, name="region_norm")
         self.gene_norm = keras.layers.LayerNormalization(dtype=policy, name="gene_norm")
@@ -62,20 +73,27 @@ class InterModalGuidanceAttention(keras.layers.Layer):
         self.value = keras.layers.Dense(embedding_dim, dtype=policy, name="value")
         self.head = MLP(embedding_dim, embedding_dim, dtype=policy, name="head")
 
-    def build(self, regions_shape, region_mask_shape=None, genes_shape=None, gene_mask_shape=None):
+    def build(self, regions_shape, region_mask_shape=None, genes_shape=None, gene_mask_shape=None,
+              text_global_shape=None):
         self.region_norm.build(regions_shape)
         self.gene_norm.build(genes_shape)
         self.query.build(regions_shape)
         self.key.build(genes_shape)
         self.value.build(genes_shape)
         self.head.build((None, None, self.embedding_dim))
+        self.gate = None
+        if self.residual_gate:
+            self.gate = self.add_weight((), initializer=keras.initializers.Constant(self.gate_init), name="gate")
 
     def prepare_regions(self, regions):
         """Affinity queries `(I, N_r, d_k)` of a set of images."""
         return self.query(self.region_norm(regions))
 
-    def prepare_genes(self, genes, gene_mask):
+    def prepare_genes(self, genes, gene_mask, text_global=None):
         """Everything `pair` needs of a set of captions, once per caption.
+
+        `text_global` (the captions' T_G `(C, d)`) is needed with
+        `residual_gate` (and returned as `text_global`), ignored without.
 
         Returns:
             A dict of tensors:
@@ -106,7 +124,7 @@ class InterModalGuidanceAttention(keras.layers.Layer):
             keys_or_zero = ops.where(ops.expand_dims(has_genes, -1), keys, ops.zeros_like(keys))
         else:
             keys_or_zero = keys
-        return {
+        prepared = {
             "keys": keys,
             "values": values,
             "mean_values": mean_values,
@@ -115,6 +133,11 @@ class InterModalGuidanceAttention(keras.layers.Layer):
             "hidden_mean": ops.matmul(mean_values, hidden_kernel) + hidden_bias,
             "output_mean": mean_values + output_bias,
         }
+        if self.residual_gate:
+            if text_global is None:
+                raise ValueError("An IGA with residual_gate needs the captions' global embeddings (text_global).")
+            prepared["text_global"] = ops.cast(text_global, values.dtype)
+        return prepared
 
     def _gene_weights(self, queries, region_mask, masked_keys):
         """w_ij `(I, C, L')`: the gene softmax averaged over the real regions.
@@ -148,18 +171,22 @@ class InterModalGuidanceAttention(keras.layers.Layer):
 
         `x_ij = m_j + w_ij G_j`, `h_ij = relu(p_j + w_ij P_j)` (the head's
         first Dense applied per caption: x is linear in G_j) and
-        `T_ij = (m_j + b2) + w_ij G_j + h_ij W2`.
+        `T_ij = (m_j + b2) + w_ij G_j + h_ij W2`; with the residual gate,
+        `T_G_j + gamma * T_ij`.
         """
         weights = ops.transpose(self._gene_weights(queries, region_mask, captions["masked_keys"]), (1, 0, 2))
         hidden = ops.relu(
             ops.expand_dims(captions["hidden_mean"], 1) + ops.matmul(weights, captions["hidden_values"])
         )
         output_kernel = _float_kernel(self.head.output_dense, hidden.dtype)
-        return (
+        guided = (
             ops.expand_dims(captions["output_mean"], 1)
             + ops.matmul(weights, captions["values"])
             + ops.matmul(hidden, output_kernel)
         )
+        if self.residual_gate:
+            guided = ops.expand_dims(captions["text_global"], 1) + ops.cast(self.gate, guided.dtype) * guided
+        return guided
 
     def pair(self, queries, region_mask, captions):
         """T_RG `(I, C, d)` from `prepare_regions` queries and `prepare_genes` captions."""
@@ -185,15 +212,20 @@ class InterModalGuidanceAttention(keras.layers.Layer):
         )
         return ops.transpose(dots * inverse_norms)
 
-    def call(self, regions, region_mask, genes, gene_mask=None):
-        return self.pair(self.prepare_regions(regions), region_mask, self.prepare_genes(genes, gene_mask))
+    def call(self, regions, region_mask, genes, gene_mask=None, text_global=None):
+        return self.pair(
+            self.prepare_regions(regions), region_mask, self.prepare_genes(genes, gene_mask, text_global)
+        )
 
-    def compute_output_shape(self, regions_shape, region_mask_shape=None, genes_shape=None, gene_mask_shape=None):
+    def compute_output_shape(self, regions_shape, region_mask_shape=None, genes_shape=None, gene_mask_shape=None,
+                             text_global_shape=None):
         return (regions_shape[0], genes_shape[0], self.embedding_dim)
 
     def get_config(self):
         config = super().get_config()
         config.update(embedding_dim=self.embedding_dim, key_dim=self.key_dim)
+        if self.residual_gate:  # a DOVE IGA's config stays as it was
+            config.update(residual_gate=True, gate_init=self.gate_init)
         return config
 
 

@@ -29,7 +29,8 @@ def attention_maps(backbone, images, token_ids, regions=None, region_mask=None):
     """Region and token relevance of each (image b, caption b) pair.
 
     Args:
-        backbone: a `DOVEBackbone` with ROAM.
+        backbone: a `DOVEBackbone` or `DOVECLIPBackbone` with ROAM (DOVE-CLIP:
+            regions and tokens on the ViT's patch grid).
         images: normalised `(B, S, S, 3)` model inputs.
         token_ids: `(B, L)` token ids of one caption per image.
         regions, region_mask: precomputed regions (`region_source="precomputed"`).
@@ -49,7 +50,7 @@ def attention_maps(backbone, images, token_ids, regions=None, region_mask=None):
     )
     texts = backbone.text_encoder(ops.convert_to_tensor(token_ids, "int32"), training=False)
     queries = iga.prepare_regions(regions)
-    keys = iga.prepare_genes(texts["genes"], texts["gene_mask"])["keys"]
+    keys = iga.prepare_genes(texts["genes"], texts["gene_mask"], texts["global"])["keys"]
     affinity = ops.einsum("brk,blk->brl", queries, keys) / math.sqrt(iga.key_dim)
     gene_mask = ops.expand_dims(texts["gene_mask"], 1)
     gene_weights = masked_mean(masked_softmax(affinity, gene_mask, axis=-1), region_mask, axis=1)
@@ -96,7 +97,7 @@ def raw_heat_maps(retriever, pictures, captions):
     """Heat maps of raw pairs: `pictures[k]` (uint8 `(H, W, 3)`) for `captions[k]`.
 
     Args:
-        retriever: a `DOVERetriever` with a preprocessor and ROAM.
+        retriever: a `DOVERetriever` (or `DOVECLIPRetriever`) with a preprocessor and ROAM.
         pictures: uint8 RGB pictures of any sizes.
         captions: one caption string per picture.
 

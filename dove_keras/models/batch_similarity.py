@@ -20,6 +20,7 @@ class BatchSimilarity(keras.layers.Layer):
         embedding_dim: d.
         iga_key_dim: d_k of IGA.
         use_roam: build IGA and return the ROAM matrix.
+        residual_gate, gate_init: IGA's gated residual on T_G (DOVE-CLIP).
 
     Call args:
         image_features: the image tower's dict (`global`, and with ROAM
@@ -30,14 +31,18 @@ class BatchSimilarity(keras.layers.Layer):
         `{"global_similarity": (B, B)}` and with ROAM `"similarity"` (B, B).
     """
 
-    def __init__(self, embedding_dim, iga_key_dim=64, use_roam=True, **kwargs):
+    def __init__(self, embedding_dim, iga_key_dim=64, use_roam=True, residual_gate=False, gate_init=0.0, **kwargs):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
         self.iga_key_dim = iga_key_dim
         self.use_roam = use_roam
+        self.residual_gate = residual_gate
+        self.gate_init = gate_init
         self.iga = None
         if use_roam:
-            self.iga = InterModalGuidanceAttention(embedding_dim, iga_key_dim, dtype=self.dtype_policy, name="iga")
+            self.iga = InterModalGuidanceAttention(
+                embedding_dim, iga_key_dim, residual_gate, gate_init, dtype=self.dtype_policy, name="iga"
+            )
 
     def build(self, image_features_shape=None, text_features_shape=None):
         if self.iga is not None:
@@ -59,4 +64,6 @@ class BatchSimilarity(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(embedding_dim=self.embedding_dim, iga_key_dim=self.iga_key_dim, use_roam=self.use_roam)
+        if self.residual_gate:  # a DOVE layer's config stays as it was
+            config.update(residual_gate=True, gate_init=self.gate_init)
         return config

@@ -63,6 +63,7 @@ class DOVERetriever(RetrievalTask):
 
     backbone_cls = DOVEBackbone
     preprocessor_cls = DOVEPreprocessor
+    roam_loss_name = "triplet_loss"  # the logged loss of the ROAM scores
 
     def __init__(self, backbone, preprocessor=None, margin=0.2, hardest_negative=False,
                  lambda_global=1.0, **kwargs):
@@ -74,7 +75,7 @@ class DOVERetriever(RetrievalTask):
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.dtype_policy = backbone.dtype_policy
-        self.triplet_tracker = keras.metrics.Mean(name="triplet_loss")
+        self.triplet_tracker = keras.metrics.Mean(name=self.roam_loss_name)
         self.global_tracker = keras.metrics.Mean(name="global_loss")
         self.built = True  # the backbone is built when constructed
 

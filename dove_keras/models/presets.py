@@ -6,6 +6,7 @@ import os
 from keras_hub.src.utils.preset_utils import MODEL_WEIGHTS_FILE
 
 from dove_keras.models.clip.clip_retriever import CLIPRetriever  # noqa: F401  registers the task
+from dove_keras.models.clip.dove_clip_retriever import DOVECLIPRetriever  # noqa: F401  registers the task
 from dove_keras.models.dove_retriever import DOVERetriever  # noqa: F401  registers the task
 from dove_keras.models.preset_checks import check_preset
 from dove_keras.models.retrieval_task import RetrievalTask

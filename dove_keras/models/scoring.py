@@ -33,8 +33,12 @@ def prepare_images(iga, image_features):
 
 
 def prepare_captions(iga, text_features):
-    """IGA's caption side (keys and values of the genes) of a caption feature dict."""
-    return iga.prepare_genes(text_features["genes"], text_features["gene_mask"])
+    """IGA's caption side (keys and values of the genes) of a caption feature dict.
+
+    A gated IGA (DOVE-CLIP's) also takes the captions' global embeddings T_G.
+    """
+    text_global = text_features["global"] if iga.residual_gate else None
+    return iga.prepare_genes(text_features["genes"], text_features["gene_mask"], text_global)
 
 
 def pair_scores(iga, images, captions):

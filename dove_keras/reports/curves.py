@@ -19,7 +19,7 @@ def plot_training_curves(history, path):
     if not isinstance(history, pd.DataFrame):
         history = pd.read_csv(history)
     epochs = history["epoch"] + 1
-    losses = [c for c in ("loss", "triplet_loss", "global_loss") if c in history]
+    losses = [c for c in ("loss", "triplet_loss", "roam_loss", "global_loss") if c in history]
     recalls = [f"val_{c}" for c in RECALL_COLUMNS if f"val_{c}" in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for column in losses:

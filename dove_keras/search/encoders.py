@@ -90,6 +90,7 @@ class SavedModelEncoder:
         self.image_size = metadata["image_size"]
         self.sequence_length = metadata["sequence_length"]
         self.use_roam = metadata["use_roam"]
+        self._score_text_global = metadata.get("score_takes_text_global", False)  # DOVE-CLIP
         self.lambda_global = metadata["lambda_global"]
         self.fingerprint = metadata.get("fingerprint") or hash_folder(self.path)  # older exports: their files
         self._tf = tf
@@ -116,9 +117,10 @@ class SavedModelEncoder:
     def score(self, image_features, text_features):
         if not self.use_roam:
             return self._model.score(image_features["global"], text_features["global"]).numpy()
+        text_global = (text_features["global"],) if self._score_text_global else ()
         return self._model.score(
             image_features["fused"], image_features["regions"], image_features["region_mask"],
-            text_features["genes"], text_features["gene_mask"],
+            text_features["genes"], text_features["gene_mask"], *text_global,
         ).numpy()
 
 
