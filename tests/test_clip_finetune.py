@@ -79,11 +79,17 @@ def test_a_clip_config_takes_the_preset_sizes_and_needs_no_vocabulary(clip, tmp_
         ({"data": {"sequence_length": 32}}, "data.sequence_length is 32 but the CLIP preset takes 77"),
         ({"foundation": {"trainable_blocks": 3}}, "trainable_blocks is 3 but the preset's towers have 2 blocks"),
         ({"foundation": {"trainable_blocks": -2}}, r"trainable_blocks must be -1 \(all\), 0"),
-        ({"foundation": {"heads": "dove"}}, r"foundation.heads must be one of \['none'\]"),
+        ({"foundation": {"heads": "roam"}}, r"foundation.heads must be one of \['none', 'dove'\]"),
+        ({"foundation": {"gate_init": 0.5}}, r"foundation.gate_init does not apply \(foundation.preset is set: a CLIP"),
+        ({"model": {"use_roam": False}}, "model.use_roam does not apply"),
+        ({"foundation": {"heads": "dove"}, "model": {"embedding_dim": 64}},
+         r"model.embedding_dim does not apply \(foundation.preset is set: a DOVE-CLIP run"),
+        ({"foundation": {"heads": "dove"}, "model": {"use_roam": False}, "evaluation": {"mode": "roam"}},
+         "evaluation.mode is roam but this model has no ROAM"),
         ({"foundation": {"loss": "hinge"}}, r"foundation.loss must be one of \['contrastive', 'triplet'\]"),
         ({"foundation": {"tower_learning_rate": 0}}, "foundation.tower_learning_rate must be positive"),
         ({"foundation": {"preset": "."}}, r"foundation.preset: \.: not a CLIP preset \(cannot read task.json"),
-        ({"evaluation": {"mode": "roam"}}, r"no ROAM \(foundation.heads: none\); set evaluation.mode: global"),
+        ({"evaluation": {"mode": "roam"}}, r"no ROAM \(.*dual encoder run, foundation.heads: none\); set evaluation.mode: global"),
         ({"model": {"embedding_dim": 64}}, r"model.embedding_dim does not apply \(foundation.preset is set"),
         ({"loss": {"lambda_global": 0.5}}, "loss.lambda_global does not apply"),
         ({"data": {"vocabulary": "vocab.txt"}}, "data.vocabulary does not apply"),
@@ -97,6 +103,23 @@ def test_bad_clip_settings_fail_at_load_naming_the_key(clip, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=message):
         config_from_dict(clip_raw(clip, tmp_path, **sections), source="run.yaml")
+
+
+def test_dove_clip_from_the_config_reads_its_model_and_loss_keys(clip, tmp_path):
+    raw = clip_raw(clip, tmp_path, foundation={"heads": "dove", "gate_init": 0.25, "trainable_blocks": 0},
+                   model={"use_dtga": False, "iga_key_dim": 8}, loss={"lambda_global": 0.5})
+    config = config_from_dict(raw)
+    assert config.evaluation.mode == "roam"  # DOVE-CLIP has ROAM: the protocol's score
+    model = factory.build_retriever(config)
+    backbone = model.backbone
+    assert type(model).__name__ == "DOVECLIPRetriever" and model.lambda_global == 0.5
+    assert (backbone.use_roam, backbone.use_dtga, backbone.iga_key_dim, backbone.gate_init) == (True, False, 8, 0.25)
+    tower_paths = {w.path for tower in (backbone.clip.vision_encoder, backbone.clip.text_encoder) for w in tower.weights}
+    assert not tower_paths & {w.path for w in model.trainable_weights}  # frozen towers, trained heads
+    factory.compile_for_training(model, config, steps_per_epoch=5)
+    assert model.optimizer.rate_factors == {"vision_encoder": pytest.approx(1 / 3), "text_encoder": pytest.approx(1 / 3)}
+    assert config_from_dict(clip_raw(clip, tmp_path, foundation={"heads": "dove"},
+                                     evaluation={"mode": "global"})).evaluation.mode == "global"
 
 
 def test_foundation_keys_without_a_preset_are_refused(clip, tmp_path):

@@ -39,7 +39,7 @@ from dove_keras.preprocessing.images import check_image_size
 DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 SCHEDULES = ("step", "cosine")
-FOUNDATION_HEADS = ("none",)  # "none": the CLIP dual encoder
+FOUNDATION_HEADS = ("none", "dove")  # the CLIP dual encoder; DOVE-CLIP (ROAM/DTGA heads on the towers)
 
 
 class ConfigError(UsageError):
@@ -211,16 +211,21 @@ class EvaluationConfig:
 class FoundationConfig:
     """Fine-tuning an imported CLIP instead of training DOVE's towers (DESIGN section 1.7).
 
-    With `preset` set, the `model` and `initialization` sections and
-    `loss.lambda_global` do not apply (they must keep their defaults),
-    `data.vocabulary` is not used, `data.image_size` and
-    `data.sequence_length` come from the preset, and `evaluation.mode` is
-    "global" (the dual encoder has no ROAM).
+    With `preset` set, the `initialization` section and the `model` keys
+    other than DOVE-CLIP's `use_roam`, `use_dtga` and `iga_key_dim` do not
+    apply (they must keep their defaults), `data.vocabulary` is not used,
+    `data.image_size` and `data.sequence_length` come from the preset. The
+    dual encoder (`heads: none`) has no ROAM: `evaluation.mode` is "global"
+    and `loss.lambda_global` does not apply; DOVE-CLIP (`heads: dove`)
+    evaluates with ROAM unless `evaluation.mode: global`.
 
     Attributes:
         preset: a CLIP preset folder written by `dove-data import-clip`
             (null: a DOVE run).
-        heads: "none": the CLIP dual encoder, `s = cos(proj_v(CLS), proj_t(EOT))`.
+        heads: "none": the CLIP dual encoder, `s = cos(proj_v(CLS), proj_t(EOT))`;
+            "dove": DOVE-CLIP, DOVE's ROAM and DTGA on the towers' patch and
+            token states behind zero-initialised gates (`gate_init`), trained
+            on `L(ROAM) + loss.lambda_global * L(global)`.
         trainable_blocks: 0 freezes both towers (the projections and the
             temperature train), N trains the last N blocks of each tower,
             -1 everything.
@@ -228,6 +233,8 @@ class FoundationConfig:
             is the projections' and the temperature's); same schedule.
         loss: "contrastive" (CLIP's symmetric InfoNCE, learnable temperature)
             or "triplet" (`loss.margin`, `loss.hardest_negative`).
+        gate_init: DOVE-CLIP's initial gates gamma_v, gamma_t (0: the run
+            starts from the CLIP's own scores).
     """
 
     preset: typing.Optional[str] = _field(path=True)
@@ -235,6 +242,7 @@ class FoundationConfig:
     trainable_blocks: int = 0
     tower_learning_rate: float = _field(1e-5, positive=True)
     loss: str = _field("contrastive", choices=CLIP_LOSSES)
+    gate_init: float = 0.0
 
 
 @dataclasses.dataclass
@@ -462,33 +470,43 @@ def _check_dove_inputs(config, source, check_paths):
 
 
 # The keys a CLIP dual encoder does not use: set to anything but their defaults, they are refused.
-NOT_FOR_DUAL_ENCODER = ("model", "initialization", "loss.lambda_global", "data.vocabulary")
+DOVE_ONLY_KEYS = ("model", "initialization", "loss.lambda_global", "data.vocabulary")
+DOVE_CLIP_MODEL_KEYS = ("use_roam", "use_dtga", "iga_key_dim")  # the model keys DOVE-CLIP reads
 
 
 def _check_foundation(config, raw, source, check_paths):
     """A CLIP run: the DOVE-only keys at their defaults; image size, caption length and depth from the preset.
 
     Sets `data.image_size` and `data.sequence_length` to the preset's (when
-    `check_paths`, which reads it) and `evaluation.mode` to "global" when
-    the file leaves it out.
+    `check_paths`, which reads it) and, when the file leaves it out,
+    `evaluation.mode` to "roam" for DOVE-CLIP with ROAM, else "global".
     """
     foundation, defaults = config.foundation, ExperimentConfig().to_dict()
-    where = "foundation.preset is set: a CLIP dual encoder run"
+    dove_clip = foundation.heads == "dove"
+    where = f"foundation.preset is set: a {'DOVE-CLIP' if dove_clip else 'CLIP dual encoder'} run"
     current = config.to_dict()
-    for dotted in NOT_FOR_DUAL_ENCODER:
+    for dotted in DOVE_ONLY_KEYS:
         section, _, key = dotted.partition(".")
-        changed = [k for k in ([key] if key else current[section]) if current[section][k] != defaults[section][k]]
+        keys = [key] if key else current[section]
+        if dove_clip:
+            keys = [k for k in keys if section != "model" and dotted != "loss.lambda_global"
+                    or section == "model" and k not in DOVE_CLIP_MODEL_KEYS]
+        changed = [k for k in keys if current[section][k] != defaults[section][k]]
         if changed:
             raise ConfigError(f"{source}: {section}.{changed[0]} does not apply ({where}); remove it.")
+    if not dove_clip and foundation.gate_init != defaults["foundation"]["gate_init"]:
+        raise ConfigError(f"{source}: foundation.gate_init does not apply ({where}); remove it.")
     blocks = foundation.trainable_blocks
     if blocks < ALL_BLOCKS:
         raise ConfigError(f"{source}: foundation.trainable_blocks must be -1 (all), 0 (frozen towers) or a "
                           f"block count, got {blocks}.")
     mode = (raw.get("evaluation") or {}).get("mode")
-    if mode == "roam":
-        raise ConfigError(f"{source}: evaluation.mode is roam but a CLIP dual encoder has no ROAM "
-                          "(foundation.heads: none); set evaluation.mode: global.")
-    config.evaluation.mode = "global"
+    roam = dove_clip and config.model.use_roam
+    if mode == "roam" and not roam:
+        raise ConfigError(f"{source}: evaluation.mode is roam but this model has no ROAM "
+                          f"({where}{'' if dove_clip else ', foundation.heads: none'}); set evaluation.mode: global.")
+    if mode is None:
+        config.evaluation.mode = "roam" if roam else "global"
     if not check_paths:
         return
     try:

@@ -13,6 +13,7 @@ from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
 from dove_keras.models import build_image_backbone
 from dove_keras.models.clip import CLIPRetriever
+from dove_keras.models.clip import dove_clip_from_clip
 from dove_keras.models.clip.trainable_blocks import set_trainable_blocks
 from dove_keras.models.image_backbones import image_normalization
 from dove_keras.models.optimizers import GroupedAdamW
@@ -33,7 +34,8 @@ def build_retriever(config):
     """A new (not compiled) retrieval task of `config`, initial weights loaded.
 
     The one place a config's task is chosen: `foundation.preset` null gives
-    DOVE (`build_dove_retriever`), set the preset's CLIP dual encoder
+    DOVE (`build_dove_retriever`), set the preset's CLIP dual encoder or,
+    with `foundation.heads: dove`, DOVE-CLIP on its towers
     (`build_clip_retriever`).
     """
     if config.foundation.preset is None:
@@ -42,13 +44,23 @@ def build_retriever(config):
 
 
 def build_clip_retriever(config):
-    """The `CLIPRetriever` of `foundation.preset` with the config's loss, trainable blocks and precision."""
+    """The `CLIPRetriever` of `foundation.preset` (or DOVE-CLIP on it) with the config's loss, blocks and precision."""
     foundation, loss = config.foundation, config.loss
     model = CLIPRetriever.from_preset(foundation.preset, loss=foundation.loss, margin=loss.margin,
                                       hardest_negative=loss.hardest_negative, compile=False)
     model = with_precision(model, config.training.precision)
-    set_trainable_blocks(model.backbone, foundation.trainable_blocks)
+    if foundation.heads == "dove":
+        heads = {key: getattr(config.model, key) for key in ("use_roam", "use_dtga", "iga_key_dim")}
+        model = dove_clip_from_clip(model, gate_init=foundation.gate_init, loss=foundation.loss,
+                                    margin=loss.margin, hardest_negative=loss.hardest_negative,
+                                    lambda_global=loss.lambda_global, **heads)
+    set_trainable_blocks(clip_towers(model), foundation.trainable_blocks)
     return model
+
+
+def clip_towers(model):
+    """The keras-hub `CLIPBackbone` of a CLIP task or of DOVE-CLIP."""
+    return getattr(model.backbone, "clip", model.backbone)
 
 
 def build_dove_retriever(config):
@@ -97,7 +109,7 @@ def tower_rate_factors(model, config):
     """`{variable path prefix: factor}` giving a CLIP's towers `foundation.tower_learning_rate` ({} for DOVE)."""
     if config.foundation.preset is None:
         return {}
-    backbone = model.backbone
+    backbone = clip_towers(model)
     towers = (backbone.vision_encoder, backbone.text_encoder)
     outside = [w.path for tower in towers for w in tower.weights if not w.path.startswith(tower.name)]
     if outside:  # the prefixes must select the towers' variables
@@ -116,13 +128,21 @@ def with_precision(model, precision):
     """
     if model.backbone.dtype_policy.name == precision:
         return model
-    config = {**model.backbone.get_config(), "dtype": precision}
-    for tower in ("vision_encoder", "text_encoder"):  # a CLIP's towers keep their own saved dtype otherwise
-        if isinstance(config.get(tower), dict):
-            config[tower] = {**config[tower], "config": {**config[tower]["config"], "dtype": precision}}
-    backbone = type(model.backbone).from_config(config)
+    backbone = type(model.backbone).from_config(_with_dtype(model.backbone.get_config(), precision))
     backbone.set_weights(model.backbone.get_weights())
     arguments = inspect.signature(type(model).__init__).parameters
     task = {key: value for key, value in model.get_config().items()
             if key in arguments and key not in ("backbone", "preprocessor")}
     return type(model)(backbone, model.preprocessor, **task)
+
+
+def _with_dtype(config, precision):
+    """A backbone config computing under `precision`, nested CLIP towers included.
+
+    A CLIP's towers (and DOVE-CLIP's CLIP) keep their own saved dtype otherwise.
+    """
+    config = {**config, "dtype": precision}
+    for key in ("vision_encoder", "text_encoder", "clip_backbone"):
+        if isinstance(config.get(key), dict):
+            config[key] = {**config[key], "config": _with_dtype(config[key]["config"], precision)}
+    return config
