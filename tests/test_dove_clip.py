@@ -180,8 +180,8 @@ def test_export_and_search_rerank_with_roam(clip, gated, tmp_path):
     served = tf.saved_model.load(str(tmp_path / "export"))
     metadata = json.loads((tmp_path / "export" / "assets.extra" / "dove_export.json").read_text())
     assert metadata["task"] == "DOVECLIPRetriever" and metadata["score_takes_text_global"] is True
-    images = served.encode_image_tensor(tf.constant(clip["images"]))
-    texts = served.encode_text(tf.constant(CAPTIONS))
+    images = served.encode_image(tf.constant(clip["images"]))
+    texts = served.embed_texts(tf.constant(CAPTIONS))
     scores = served.score(images["fused"], images["regions"], images["region_mask"], texts["genes"],
                           texts["gene_mask"], texts["global"]).numpy()
     np.testing.assert_allclose(scores, scores_of(gated, clip["images"], clip["token_ids"])[1], atol=1e-5)

@@ -89,9 +89,11 @@ def run(args):
     else:
         key, grid = studies.parse_grid(args.set_grid)
         output = args.output or os.path.join("dove_runs", "studies", f"sweep-{key}")
-        for value in grid.values():
+    if not args.config:  # the demo's data is generated first: check on the default config before
+        for value in (grid.values() if args.kind == "sweep" else ()):
             studies.check_overrides({**overrides, key: value}, f"--set-grid {key}={value}")
-    studies.check_overrides(overrides, "--set")  # before any data is generated
+        studies.check_overrides(overrides, "--set")
+    # With --config, loading it checks --set and planning checks every run's config, before any run.
     select_backend(args.backend)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see `dove demo`
     base = _base_config(args, overrides)
