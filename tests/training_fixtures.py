@@ -3,7 +3,6 @@
 import os
 
 import keras
-import keras_hub
 import numpy as np
 from keras import ops
 from PIL import Image
@@ -11,6 +10,7 @@ from PIL import Image
 from dove_keras.data.prepare import prepare
 from dove_keras.data.vocabulary import build_vocabulary
 from dove_keras.models import triplet_loss
+from dove_keras.models.retrieval_task import RetrievalTask
 from dove_keras.preprocessing.captions import write_vocabulary
 from dove_keras.training import config_from_dict
 from dove_keras.training.factory import build_preprocessor
@@ -92,7 +92,7 @@ def tiny_config(data_root, output_dir, **sections):
 
 
 @keras.saving.register_keras_serializable(package="dove_keras_tests")
-class StandInRetrieval(keras_hub.models.Task):
+class StandInRetrieval(RetrievalTask):
     """A task with DOVE's training and evaluation API that compiles in a second.
 
     It has what resumption must restore: weights, batch-norm statistics,
