@@ -89,7 +89,8 @@ def test_a_clip_config_takes_the_preset_sizes_and_needs_no_vocabulary(clip, tmp_
         ({"foundation": {"loss": "hinge"}}, r"foundation.loss must be one of \['contrastive', 'triplet'\]"),
         ({"foundation": {"tower_learning_rate": 0}}, "foundation.tower_learning_rate must be positive"),
         ({"foundation": {"preset": "."}}, r"foundation.preset: \.: not a CLIP preset \(cannot read task.json"),
-        ({"evaluation": {"mode": "roam"}}, r"no ROAM \(.*dual encoder run, foundation.heads: none\); set evaluation.mode: global"),
+        ({"evaluation": {"mode": "roam"}},
+         r"no ROAM \(.*dual encoder run, foundation.heads: none\); set evaluation.mode: global"),
         ({"model": {"embedding_dim": 64}}, r"model.embedding_dim does not apply \(foundation.preset is set"),
         ({"loss": {"lambda_global": 0.5}}, "loss.lambda_global does not apply"),
         ({"data": {"vocabulary": "vocab.txt"}}, "data.vocabulary does not apply"),
@@ -114,10 +115,12 @@ def test_dove_clip_from_the_config_reads_its_model_and_loss_keys(clip, tmp_path)
     backbone = model.backbone
     assert type(model).__name__ == "DOVECLIPRetriever" and model.lambda_global == 0.5
     assert (backbone.use_roam, backbone.use_dtga, backbone.iga_key_dim, backbone.gate_init) == (True, False, 8, 0.25)
-    tower_paths = {w.path for tower in (backbone.clip.vision_encoder, backbone.clip.text_encoder) for w in tower.weights}
+    towers = (backbone.clip.vision_encoder, backbone.clip.text_encoder)
+    tower_paths = {w.path for tower in towers for w in tower.weights}
     assert not tower_paths & {w.path for w in model.trainable_weights}  # frozen towers, trained heads
     factory.compile_for_training(model, config, steps_per_epoch=5)
-    assert model.optimizer.rate_factors == {"vision_encoder": pytest.approx(1 / 3), "text_encoder": pytest.approx(1 / 3)}
+    third = pytest.approx(1 / 3)  # tower rate 1e-3 / heads' 3e-3
+    assert model.optimizer.rate_factors == {"vision_encoder": third, "text_encoder": third}
     assert config_from_dict(clip_raw(clip, tmp_path, foundation={"heads": "dove"},
                                      evaluation={"mode": "global"})).evaluation.mode == "global"
 
