@@ -66,7 +66,7 @@ def test_a_clip_config_takes_the_preset_sizes_and_needs_no_vocabulary(clip, tmp_
     config = config_from_dict(clip_raw(clip, tmp_path))
     assert config.data.vocabulary is None
     assert (config.data.image_size, config.data.sequence_length) == (32, 77)  # the preset's
-    assert config.evaluation.mode == "global"
+    assert config.evaluation.mode == "roam"  # the model's own score: the dual encoder's cosine
     # Explicit settings that agree with the preset are accepted (a run's saved config.yaml has them).
     again = config_from_dict(clip_raw(clip, tmp_path, data={"image_size": 32, "sequence_length": 77}))
     assert again == config
@@ -84,13 +84,9 @@ def test_a_clip_config_takes_the_preset_sizes_and_needs_no_vocabulary(clip, tmp_
         ({"model": {"use_roam": False}}, "model.use_roam does not apply"),
         ({"foundation": {"heads": "dove"}, "model": {"embedding_dim": 64}},
          r"model.embedding_dim does not apply \(foundation.preset is set: a DOVE-CLIP run"),
-        ({"foundation": {"heads": "dove"}, "model": {"use_roam": False}, "evaluation": {"mode": "roam"}},
-         "evaluation.mode is roam but this model has no ROAM"),
         ({"foundation": {"loss": "hinge"}}, r"foundation.loss must be one of \['contrastive', 'triplet'\]"),
         ({"foundation": {"tower_learning_rate": 0}}, "foundation.tower_learning_rate must be positive"),
         ({"foundation": {"preset": "."}}, r"foundation.preset: \.: not a CLIP preset \(cannot read task.json"),
-        ({"evaluation": {"mode": "roam"}},
-         r"no ROAM \(.*dual encoder run, foundation.heads: none\); set evaluation.mode: global"),
         ({"model": {"embedding_dim": 64}}, r"model.embedding_dim does not apply \(foundation.preset is set"),
         ({"loss": {"lambda_global": 0.5}}, "loss.lambda_global does not apply"),
         ({"data": {"vocabulary": "vocab.txt"}}, "data.vocabulary does not apply"),

@@ -141,7 +141,7 @@ def test_sweep_plan_tables_and_curve(config_path, tmp_path):
         (["ablation", "--variants", "dove,no_rom"], "--variants: unknown variant(s) no_rom; choose from dove, "),
         (["ablation", "--seeds", "0"], "--seeds must be at least 1, got 0"),
         (["ablation", "--set", "loss.margn=0.1"], "unknown key(s) margn in loss (did you mean margin?)"),
-        (["sweep", "--set-grid", "loss.margin=0.1,abc"], "--set-grid loss.margin=abc: loss.margin must be float"),
+        (["sweep", "--set-grid", "loss.margin=0.1,abc"], "loss.margin must be float, got 'abc'"),
         (["sweep", "--set-grid", "model.num_regions=4,8.5"], "model.num_regions must be int or null, got 8.5"),
         (["sweep", "--set-grid", "model.num_regionz=4,8"], "unknown key(s) num_regionz in model"),
         (["sweep", "--set-grid", "loss.margin=0.1"], "expected SECTION.KEY=V1,V2,... with two or more values"),

@@ -215,9 +215,10 @@ class FoundationConfig:
     other than DOVE-CLIP's `use_roam`, `use_dtga` and `iga_key_dim` do not
     apply (they must keep their defaults), `data.vocabulary` is not used,
     `data.image_size` and `data.sequence_length` come from the preset. The
-    dual encoder (`heads: none`) has no ROAM: `evaluation.mode` is "global"
-    and `loss.lambda_global` does not apply; DOVE-CLIP (`heads: dove`)
-    evaluates with ROAM unless `evaluation.mode: global`.
+    dual encoder (`heads: none`) has no ROAM: `loss.lambda_global` does not
+    apply and `evaluation.mode` "roam" (the model's own score) is its cosine,
+    as "global" is; DOVE-CLIP (`heads: dove`) evaluates with ROAM unless
+    `evaluation.mode: global`.
 
     Attributes:
         preset: a CLIP preset folder written by `dove-data import-clip`
@@ -478,8 +479,7 @@ def _check_foundation(config, raw, source, check_paths):
     """A CLIP run: the DOVE-only keys at their defaults; image size, caption length and depth from the preset.
 
     Sets `data.image_size` and `data.sequence_length` to the preset's (when
-    `check_paths`, which reads it) and, when the file leaves it out,
-    `evaluation.mode` to "roam" for DOVE-CLIP with ROAM, else "global".
+    `check_paths`, which reads it).
     """
     foundation, defaults = config.foundation, ExperimentConfig().to_dict()
     dove_clip = foundation.heads == "dove"
@@ -500,13 +500,8 @@ def _check_foundation(config, raw, source, check_paths):
     if blocks < ALL_BLOCKS:
         raise ConfigError(f"{source}: foundation.trainable_blocks must be -1 (all), 0 (frozen towers) or a "
                           f"block count, got {blocks}.")
-    mode = (raw.get("evaluation") or {}).get("mode")
-    roam = dove_clip and config.model.use_roam
-    if mode == "roam" and not roam:
-        raise ConfigError(f"{source}: evaluation.mode is roam but this model has no ROAM "
-                          f"({where}{'' if dove_clip else ', foundation.heads: none'}); set evaluation.mode: global.")
-    if mode is None:
-        config.evaluation.mode = "roam" if roam else "global"
+    # evaluation.mode "roam" (the default) scores with the model's own `score`: ROAM for DOVE-CLIP,
+    # the cosine for the dual encoder (a config derived for another heads value keeps its meaning).
     if not check_paths:
         return
     try:
