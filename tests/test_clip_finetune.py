@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from training_fixtures import KillBeforeBatch
+from training_fixtures import Killed
 from training_fixtures import make_prepared
 
 from dove_keras import cli
@@ -214,21 +216,6 @@ def read_h5(path):
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, item: arrays.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
     return arrays
-
-
-class Killed(Exception):
-    pass
-
-
-class KillBeforeBatch(keras.callbacks.Callback):
-    def __init__(self, count):
-        super().__init__()
-        self.count, self.seen = count, 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.seen == self.count:
-            raise Killed
-        self.seen += 1
 
 
 @pytest.mark.filterwarnings("ignore:Can save best model only")  # epoch 1 is not validated

@@ -48,22 +48,9 @@ RESUME_SCRIPT = textwrap.dedent(
     import keras
     from dove_keras.training import runner
     from dove_keras.training.backup import ResumableBackup
-    from training_fixtures import build_stand_in, tiny_config
+    from training_fixtures import Killed, KillBeforeBatch, build_stand_in, tiny_config
 
     runner.factory.build_retriever = build_stand_in  # compiles in a second; DOVE's state is generic
-
-    class Killed(Exception):
-        pass
-
-    class KillBeforeBatch(keras.callbacks.Callback):
-        def __init__(self, count):
-            super().__init__()
-            self.count, self.seen = count, 0
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if self.seen == self.count:
-                raise Killed
-            self.seen += 1
 
     def train(name, callbacks=()):
         config = tiny_config({data!r}, {out!r} + "/" + name, training=dict(deterministic=True))

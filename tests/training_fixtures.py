@@ -159,3 +159,20 @@ def build_stand_in(config):
     side, length = config.data.image_size, config.data.sequence_length
     model({"images": np.zeros((1, side, side, 3), "float32"), "token_ids": np.ones((1, length), "int32")})
     return model
+
+
+class Killed(Exception):
+    """Raised by `KillBeforeBatch`: a run killed mid-epoch."""
+
+
+class KillBeforeBatch(keras.callbacks.Callback):
+    """Raises `Killed` before training batch number `count` (0-based, over the whole run)."""
+
+    def __init__(self, count):
+        super().__init__()
+        self.count, self.seen = count, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.seen == self.count:
+            raise Killed
+        self.seen += 1
