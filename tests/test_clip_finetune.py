@@ -1,6 +1,7 @@
 """`dove train` fine-tunes an imported CLIP: config checks, the optimizer, a killed run resumed, export and search."""
 
 import os
+import shutil
 from pathlib import Path
 
 import clip_fixtures
@@ -16,6 +17,7 @@ from training_fixtures import Killed
 from training_fixtures import make_prepared
 
 from dove_keras import cli
+from dove_keras.errors import UsageError
 from dove_keras.models import RetrievalTask
 from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip import import_clip
@@ -25,6 +27,9 @@ from dove_keras.training import config_from_dict
 from dove_keras.training import factory
 from dove_keras.training import load_config
 from dove_keras.training import runner
+from dove_keras.training import save_config
+from dove_keras.training.run_folder import check_run_folder
+from dove_keras.training.run_folder import record_inputs
 from dove_keras.training.run_folder import run_differences
 
 pytest.importorskip("transformers")
@@ -221,7 +226,7 @@ def read_h5(path):
 @pytest.mark.filterwarnings("ignore:Can save best model only")  # epoch 1 is not validated
 def test_dove_train_fine_tunes_resumes_and_its_preset_exports_and_searches(clip, tmp_path):
     out = tmp_path / "run"
-    raw = clip_raw(clip, out, evaluation={"every_n_epochs": 2})
+    raw = clip_raw(clip, out, evaluation={"every_n_epochs": 2}, training={"tensorboard": True})
     config_file = tmp_path / "clip.yaml"
     config_file.write_text(yaml.safe_dump(raw))
     if keras.backend.backend() == "tensorflow":  # resumption is backend-neutral (the DOVE runner tests)
@@ -235,6 +240,11 @@ def test_dove_train_fine_tunes_resumes_and_its_preset_exports_and_searches(clip,
     assert list(history["epoch"]) == [0, 1] and history["loss"].iloc[1] < history["loss"].iloc[0]
     assert history["val_mR"].notna().tolist() == [False, True]
     assert read_h5(out / "final.weights.h5")["optimizer/vars/0"] == 10  # 2 epochs x 5 steps, once each
+    # TensorBoard saw each epoch's loss once and the validation mR of the evaluated epoch (resumed or not).
+    train, validation = (tensorboard_scalars(out / "tensorboard" / part) for part in ("train", "validation"))
+    np.testing.assert_allclose([train["epoch_loss"][e] for e in (0, 1)], history["loss"], rtol=1e-5)
+    assert list(validation["epoch_mR"]) == [1]
+    np.testing.assert_allclose(validation["epoch_mR"][1], history["val_mR"].iloc[1], rtol=1e-5)
 
     trained = RetrievalTask.from_preset(str(out / "preset"))
     assert isinstance(trained, CLIPRetriever)
@@ -266,6 +276,36 @@ def test_dove_train_fine_tunes_resumes_and_its_preset_exports_and_searches(clip,
     expected = dict(zip(names, scores))
     np.testing.assert_allclose(hits["score"], [expected[os.path.basename(p)] for p in hits["path"]], atol=1e-3)
     np.testing.assert_allclose(hits["score"], np.sort(scores)[::-1][:3], atol=1e-3)
+
+
+def tensorboard_scalars(folder):
+    """`{tag: {step: value}}` of the scalar summaries in a TensorBoard log folder."""
+    import tensorflow as tf
+
+    scalars = {}
+    for name in os.listdir(folder):
+        for record in tf.data.TFRecordDataset(os.path.join(folder, name)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                number = tf.make_ndarray(value.tensor) if value.HasField("tensor") else value.simple_value
+                scalars.setdefault(value.tag, {})[event.step] = float(number)
+    return scalars
+
+
+@pytest.mark.backend_independent
+def test_a_preset_changed_in_place_is_refused_on_resume(clip, tmp_path):
+    preset = tmp_path / "preset"
+    shutil.copytree(clip["preset"], preset)
+    config = config_from_dict(clip_raw({**clip, "preset": str(preset)}, tmp_path / "run"))
+    (tmp_path / "run" / "backup").mkdir(parents=True)
+    save_config(config, tmp_path / "run" / "config.yaml")
+    record_inputs(config)
+    check_run_folder(config)  # unchanged: resumes
+    with h5py.File(preset / "model.weights.h5", "r+") as f:  # same path, same shapes, one weight changed
+        dataset = f[next(iter(read_h5(preset / "model.weights.h5")))]
+        dataset[...] = dataset[()] + 1
+    with pytest.raises(UsageError, match=r"different: foundation.preset \(its content\)"):
+        check_run_folder(config)
 
 
 @pytest.mark.parametrize("name", ["rsitmd_clip", "rsicd_clip"])

@@ -126,3 +126,14 @@ def test_recipe_configs_parse(name):
     if name != "synthetic":
         assert config.model.image_backbone == "resnet_50_imagenet" and config.training.epochs == 50
         assert (config.data.image_size, config.training.batch_size) == (256, 100)
+
+
+def test_tensorboard_without_its_package_is_one_config_error(tmp_path, inputs, monkeypatch):
+    path = _write(tmp_path, {"data": inputs, "training": {"tensorboard": True}})
+    assert load_config(path).training.tensorboard
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ConfigError, match="training.tensorboard needs the tensorboard package: pip install"):
+        load_config(path)

@@ -19,6 +19,7 @@ Relative paths are taken from the current working directory; `~` and
 
 import dataclasses
 import difflib
+import importlib.util
 import inspect
 import os
 import typing
@@ -180,6 +181,8 @@ class TrainingConfig:
             layers: "mixed_bfloat16" (CPU, TPU) or "mixed_float16" (GPU; the
             optimizer then scales the loss). Variables, the loss and the
             scores stay float32.
+        tensorboard: write TensorBoard logs (per-epoch losses and
+            validation recalls) to `output_dir/tensorboard`.
     """
 
     epochs: int = _field(50, positive=True)
@@ -187,6 +190,7 @@ class TrainingConfig:
     backup_every_n_steps: int = _field(200, positive=True)
     deterministic: bool = False
     precision: str = _field("float32", choices=PRECISIONS)
+    tensorboard: bool = False
 
 
 @dataclasses.dataclass
@@ -328,6 +332,8 @@ def config_from_dict(raw, source="<dict>", check_paths=True):
     """
     config = _build(ExperimentConfig, raw, "", source)
     _check_values(config, source, check_paths)
+    if config.training.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(f"{source}: training.tensorboard needs the tensorboard package: pip install tensorboard.")
     if config.foundation.preset is None:
         _check_dove_inputs(config, source, check_paths)
     else:

@@ -6,6 +6,7 @@ removed first: a folder never mixes two runs.
 """
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -13,16 +14,18 @@ import shutil
 import yaml
 
 from dove_keras.errors import UsageError
+from dove_keras.models.image_backbones import is_named_backbone
 from dove_keras.utils.files import atomic_write_json
 from dove_keras.utils.files import sha256_file
 
 CONFIG_FILE = "config.yaml"
 INPUTS_FILE = "inputs.json"  # sha256 of the input files whose content the config does not hold
 BACKUP_DIR = "backup"
+TENSORBOARD_DIR = "tensorboard"
 FINISHED_MARKERS = ("model.keras", "preset", "final.weights.h5")
 RUN_FILES = (
-    CONFIG_FILE, INPUTS_FILE, BACKUP_DIR, "history.csv", "best.weights.h5", "final.weights.h5", "model.keras",
-    "preset", "curves.png", "results_*.csv", "results_*.md", "examples_*.png",
+    CONFIG_FILE, INPUTS_FILE, BACKUP_DIR, TENSORBOARD_DIR, "history.csv", "best.weights.h5", "final.weights.h5",
+    "model.keras", "preset", "curves.png", "results_*.csv", "results_*.md", "examples_*.png",
 )
 
 
@@ -79,10 +82,34 @@ def run_differences(config):
 
 
 def input_digests(config):
-    """`{config key: sha256}` of the run's input files read by content (vocabulary, word vectors)."""
-    paths = {"data.vocabulary": config.data.vocabulary,
-             "initialization.word_embeddings": config.initialization.word_embeddings}
-    return {key: sha256_file(path) for key, path in paths.items() if path and os.path.isfile(path)}
+    """`{config key: sha256}` of the run's input files and folders read by content.
+
+    The vocabulary, the word vectors, the backbone weights, and the preset
+    folders (a CLIP preset, a local image backbone preset): a file changed
+    in place under the same path makes a resume refuse. A keras-hub handle
+    (not a local path) is not hashed.
+    """
+    paths = {
+        "data.vocabulary": config.data.vocabulary,
+        "initialization.word_embeddings": config.initialization.word_embeddings,
+        "initialization.image_backbone_weights": config.initialization.image_backbone_weights,
+        "model.image_backbone": None if is_named_backbone(config.model.image_backbone) else config.model.image_backbone,
+        "foundation.preset": config.foundation.preset,
+    }
+    return {key: sha256_path(path) for key, path in paths.items() if path and os.path.exists(str(path))}
+
+
+def sha256_path(path):
+    """The sha256 of a file's bytes, or of a folder's files (their relative paths and digests)."""
+    if not os.path.isdir(path):
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(f"{os.path.relpath(full, path)}\0{sha256_file(full)}\n".encode())
+    return digest.hexdigest()
 
 
 def record_inputs(config):

@@ -4,6 +4,7 @@ Output folder (`config.output_dir`):
     config.yaml            the run's full configuration
     inputs.json            sha256 of its vocabulary (and word vectors): a resume checks them
     backup/                resumable state while training (removed at the end)
+    tensorboard/           TensorBoard logs, with `training.tensorboard: true`
     history.csv            one row per epoch: losses and validation recalls
     best.weights.h5        the weights of the best validation mR
     final.weights.h5       the weights after the last epoch
@@ -40,6 +41,7 @@ from dove_keras.training.distribution import split_batches_between_workers
 from dove_keras.training.loading import load_retriever
 from dove_keras.training.run_folder import BACKUP_DIR
 from dove_keras.training.run_folder import CONFIG_FILE
+from dove_keras.training.run_folder import TENSORBOARD_DIR
 from dove_keras.training.run_folder import check_run_folder
 from dove_keras.training.run_folder import record_inputs
 from dove_keras.training.run_folder import remove_run
@@ -145,6 +147,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
             initial_value_threshold=None if pd.isna(best_so_far) else float(best_so_far),
         ),
         history,
+        *tensorboard_callback(config),
         *callbacks,
         ResumableBackup(backup_dir, config.training.backup_every_n_steps, batch_offset=done),
     ]
@@ -194,6 +197,13 @@ def run_evaluation(config, model_path, split=None, mode=None, verbose=1, precisi
     output_dir = output_dir or config.output_dir
     os.makedirs(output_dir, exist_ok=True)
     return evaluate_split(config, model, split or config.data.test_split, mode, verbose, output_dir, name)
+
+
+def tensorboard_callback(config):
+    """`[TensorBoard]` writing to the run's `tensorboard/` folder, or `[]` when `training.tensorboard` is off."""
+    if not config.training.tensorboard:
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(config.output_dir, TENSORBOARD_DIR), write_graph=False)]
 
 
 def train_stream(config, first_epoch, end_epoch, skip=0):
