@@ -38,7 +38,7 @@ def main(argv=None):
     parser.add_argument("--geojson", metavar="FILE", help="also write the top 5 of the first query as GeoJSON")
     args = parser.parse_args(argv)
 
-    from dove_keras.datasets.synthetic.geotiff import write_mosaic
+    from dove_keras.geo.synthetic_mosaic import write_mosaic
     from dove_keras.search import ImageIndex
     from dove_keras.search import SceneTiles
     from dove_keras.search import Searcher

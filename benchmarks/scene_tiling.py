@@ -32,7 +32,7 @@ def _rss_mib():
 
 def write(path, size):
     """Runs in a child process: writes the mosaic."""
-    from dove_keras.datasets.synthetic.geotiff import write_mosaic
+    from dove_keras.geo.synthetic_mosaic import write_mosaic
 
     side = size // SCENE_SIZE
     start = time.perf_counter()

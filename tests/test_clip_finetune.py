@@ -17,6 +17,7 @@ from training_fixtures import Killed
 from training_fixtures import make_prepared
 
 from dove_keras import cli
+from dove_keras.data.images import load_image
 from dove_keras.errors import UsageError
 from dove_keras.models import RetrievalTask
 from dove_keras.models.clip import CLIPRetriever
@@ -270,7 +271,7 @@ def test_dove_train_fine_tunes_resumes_and_its_preset_exports_and_searches(clip,
     assert cli.main(["search", "query", "--index", str(index), query, "-k", "3", "--csv", str(table)]) == 0
     # The hits are the fine-tuned model's top cosines (scenes of the same colours tie).
     names = sorted(os.listdir(images))
-    scores = trained.score(trained.embed_images([os.path.join(images, n) for n in names]),
+    scores = trained.score(trained.embed_images([load_image(os.path.join(images, n)) for n in names]),
                            trained.embed_texts([query]))[:, 0]
     hits = pd.read_csv(table)
     expected = dict(zip(names, scores))

@@ -18,6 +18,7 @@ from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 from dove_keras import cli
+from dove_keras.data.images import load_image
 from dove_keras.evaluation.ranks import retrieval_recalls
 from dove_keras.export import export_saved_model
 from dove_keras.models.clip import CLIPRetriever
@@ -117,7 +118,7 @@ def test_search_a_folder_with_a_clip_preset(clip, tmp_path, capsys):
     # The ranking is CLIP's cosine over the folder's images.
     retriever = clip["retriever"]
     names = sorted(os.listdir(images))
-    scores = retriever.score(retriever.embed_images([os.path.join(images, n) for n in names]),
+    scores = retriever.score(retriever.embed_images([load_image(os.path.join(images, n)) for n in names]),
                              retriever.embed_texts(["a red square on green ground"]))[:, 0]
     expected = [names[i] for i in np.argsort(-scores, kind="stable")[:3]]
     assert [os.path.basename(p) for p in hits["path"]] == expected
@@ -125,7 +126,7 @@ def test_search_a_folder_with_a_clip_preset(clip, tmp_path, capsys):
 
 def test_search_geotiff_scenes_with_a_clip_preset(clip, tmp_path):
     pytest.importorskip("rasterio", reason="the gis extra is not installed")
-    from dove_keras.datasets.synthetic.geotiff import write_mosaic
+    from dove_keras.geo.synthetic_mosaic import write_mosaic
 
     mosaic = write_mosaic(str(tmp_path / "mosaic.tif"), grid=(2, 2), scene_size=32, seed=2)
     index = tmp_path / "index"

@@ -14,7 +14,6 @@ from shapely import wkt  # noqa: E402
 from shapely.geometry import Polygon  # noqa: E402
 from shapely.geometry import shape  # noqa: E402
 
-from dove_keras.datasets.synthetic.geotiff import write_mosaic  # noqa: E402
 from dove_keras.geo import GeoHit  # noqa: E402
 from dove_keras.geo import Scene  # noqa: E402
 from dove_keras.geo import SceneTile  # noqa: E402
@@ -22,6 +21,7 @@ from dove_keras.geo import feature_collection  # noqa: E402
 from dove_keras.geo import write_csv  # noqa: E402
 from dove_keras.geo import write_geojson  # noqa: E402
 from dove_keras.geo.reproject import crs_member  # noqa: E402
+from dove_keras.geo.synthetic_mosaic import write_mosaic  # noqa: E402
 
 pytestmark = pytest.mark.backend_independent
 

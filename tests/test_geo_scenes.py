@@ -8,13 +8,13 @@ rasterio = pytest.importorskip("rasterio", reason="rasterio is in the optional g
 from affine import Affine  # noqa: E402  (a rasterio dependency)
 
 from dove_keras.datasets.synthetic import generate_example  # noqa: E402
-from dove_keras.datasets.synthetic.geotiff import write_mosaic  # noqa: E402
 from dove_keras.geo import Scene  # noqa: E402
 from dove_keras.geo import SceneError  # noqa: E402
 from dove_keras.geo import is_geotiff  # noqa: E402
 from dove_keras.geo import list_scenes  # noqa: E402
 from dove_keras.geo import tile_windows  # noqa: E402
 from dove_keras.geo.scenes import NOT_GEOREFERENCED  # noqa: E402
+from dove_keras.geo.synthetic_mosaic import write_mosaic  # noqa: E402
 
 pytestmark = pytest.mark.backend_independent
 

@@ -18,6 +18,7 @@ from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
 from dove_keras import cli
+from dove_keras.errors import UsageError
 from dove_keras.models import DOVEBackbone
 from dove_keras.models import DOVEImageConverter
 from dove_keras.models import DOVEPreprocessor
@@ -63,6 +64,10 @@ def test_preset_round_trip_gives_identical_scores(tmp_path):
     backbone = DOVEBackbone.from_preset(str(tmp_path / "preset"))
     weights = zip(backbone.get_weights(), retriever.backbone.get_weights())
     assert all(np.array_equal(a, b) for a, b in weights)
+    # Files are read in data/ (load_image): a path is refused with the way to do it.
+    for paths in (["scene.png"], "scene.png", [tmp_path / "scene.png"]):
+        with pytest.raises(UsageError, match=r"not file paths: read the files with dove_keras.data.images.load_image"):
+            loaded.embed_images(paths)
 
 
 WRITE_ON_TENSORFLOW = textwrap.dedent(

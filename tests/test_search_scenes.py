@@ -18,7 +18,7 @@ from dove_keras.search import load_encoder
 
 rasterio = pytest.importorskip("rasterio", reason="the gis extra (rasterio, pyproj, shapely) is not installed")
 pyproj = pytest.importorskip("pyproj")
-from dove_keras.datasets.synthetic.geotiff import write_mosaic  # noqa: E402
+from dove_keras.geo.synthetic_mosaic import write_mosaic  # noqa: E402
 
 SIDE = 64
 

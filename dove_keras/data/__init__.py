@@ -1,7 +1,8 @@
-"""Data layer: caption formats and normalisation, image files, TFRecord shards, tf.data pipelines.
+"""Data layer: caption files, image files, TFRecord shards, tf.data pipelines.
 
-Modules: `captions` (normalisation, vocabulary files), `images` (decoding image
-files), `readers` (benchmark caption formats), `shards` (the prepared-folder
-layout), `augmentation` (the training transforms), `pipelines` (training and
-evaluation datasets).
+Modules: `readers` (benchmark caption formats), `vocabulary` (vocabulary
+files), `images` (decoding image files), `prepare` (a benchmark folder to
+shards), `shards` (the prepared-folder layout), `augmentation` (the training
+transforms), `pipelines` (training and evaluation datasets). Caption
+normalisation and the image-size rule live in `dove_keras.preprocessing`.
 """

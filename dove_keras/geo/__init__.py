@@ -1,5 +1,7 @@
 """Large GeoTIFF scenes as tiles, and georeferenced search results as GeoJSON / CSV.
 
+`synthetic_mosaic.write_mosaic` writes a GeoTIFF of generated scenes (tests, benchmarks).
+
 The GIS packages (rasterio, pyproj, shapely) are optional: importing this
 package never needs them, and the functions that do raise an ImportError that
 says to `pip install -e ".[gis]"`.

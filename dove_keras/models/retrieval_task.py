@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from dove_keras.data.images import load_image
+from dove_keras.errors import UsageError
 from dove_keras.models.preset_checks import CheckedPreset
 from dove_keras.models.scoring import cosine_matrix
 
@@ -49,12 +49,20 @@ class RetrievalTask(CheckedPreset, keras_hub.models.Task):
         return to_numpy(cosine_matrix(image_features["global"], text_features["global"]))
 
     def embed_images(self, images):
-        """Features of raw images: file paths (any Pillow format, TIFF included),
-        encoded JPEG/PNG/GIF/BMP bytes, or uint8 `(H, W, 3)` arrays of any size."""
+        """Features of raw images: encoded JPEG/PNG/GIF/BMP bytes, or uint8 `(H, W, 3)` arrays of any size.
+
+        Files (TIFF included) are read by `dove_keras.data.images.load_image`:
+        `embed_images([load_image(path) for path in paths])`.
+        """
         converter = self._require_preprocessor().image_converter
+        items = images if isinstance(images, (list, tuple)) else [images]
+        if any(isinstance(image, (str, os.PathLike)) for image in items):
+            raise UsageError(
+                "embed_images takes encoded image bytes or uint8 arrays, not file paths: read the files "
+                "with dove_keras.data.images.load_image, e.g. embed_images([load_image(p) for p in paths])"
+            )
         if isinstance(images, (list, tuple)) and images and not isinstance(images[0], bytes):
-            pixels = [load_image(image) if isinstance(image, (str, os.PathLike)) else image for image in images]
-            inputs = np.stack([converter.convert(tf.convert_to_tensor(np.asarray(p))).numpy() for p in pixels])
+            inputs = np.stack([converter.convert(tf.convert_to_tensor(np.asarray(p))).numpy() for p in images])
         else:
             inputs = converter.convert(raw_batch(images)).numpy()
         return self.encode_image(inputs)

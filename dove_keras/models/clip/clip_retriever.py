@@ -42,7 +42,7 @@ class CLIPRetriever(RetrievalTask):
     Example:
     ```python
     retriever = RetrievalTask.from_preset("presets/remoteclip_vit_b_32")
-    images = retriever.embed_images(["scene_1.tif"])
+    images = retriever.embed_images([load_image("scene_1.tif")])  # dove_keras.data.images
     texts = retriever.embed_texts(["many planes are parked near a terminal"])
     retriever.score(images, texts)  # (1, 1) cosine
     ```
