@@ -92,17 +92,17 @@ def test_at_step_zero_every_score_is_clips_zero_shot_cosine(clip, gated):
     differences = {
         "stage 1": np.abs(stage_1 - reference).max(),
         "ROAM, chunked score": np.abs(chunked - reference).max(),
-        "ROAM, in-batch": np.abs(in_batch["similarity"] - reference).max(),
-        "global, in-batch": np.abs(in_batch["global_similarity"] - reference).max(),
+        "ROAM, in-batch": np.abs(in_batch["roam_scores"] - reference).max(),
+        "global, in-batch": np.abs(in_batch["global_scores"] - reference).max(),
     }
     print(f"step-0 max |DOVE-CLIP - CLIP| on {keras.backend.backend()}: {differences}")
     assert max(differences.values()) <= 1e-5, differences
     assert np.ptp(reference) > 1e-3  # the scores differ from pair to pair: the comparison means something
     # Open gates: stage 1 is still CLIP's, ROAM is not (the heads weigh in), both scoring paths agree.
     opened = batch_scores(gated, clip)
-    np.testing.assert_allclose(opened["global_similarity"], reference, atol=1e-5)
-    assert np.abs(opened["similarity"] - reference).max() > 1e-3
-    np.testing.assert_allclose(scores_of(gated, clip["images"], clip["token_ids"])[1], opened["similarity"],
+    np.testing.assert_allclose(opened["global_scores"], reference, atol=1e-5)
+    assert np.abs(opened["roam_scores"] - reference).max() > 1e-3
+    np.testing.assert_allclose(scores_of(gated, clip["images"], clip["token_ids"])[1], opened["roam_scores"],
                                atol=1e-5)
 
 
@@ -129,7 +129,7 @@ def test_one_step_leaves_dove_clip_no_worse_than_the_clip_dual_encoder(clip):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)  # tiny: compiling costs more
         model.train_on_batch(inputs)
         assert any("logit_scale" in weight.path for weight in model.trainable_weights)
-        scores = clip_cosine(model, clip) if name == "clip" else batch_scores(model, clip)["similarity"]
+        scores = clip_cosine(model, clip) if name == "clip" else batch_scores(model, clip)["roam_scores"]
         losses[name] = float(keras.ops.convert_to_numpy(
             contrastive_loss(scores, np.arange(6), towers.clip_head.logit_scale)))
     print(f"loss after one step on {keras.backend.backend()}: {losses}")
@@ -139,8 +139,8 @@ def test_one_step_leaves_dove_clip_no_worse_than_the_clip_dual_encoder(clip):
 def test_ablation_switches(clip):
     dual = dove_clip_from_clip(clip["clip"], use_roam=False)
     outputs = batch_scores(dual, clip)
-    assert set(outputs) == {"global_similarity"} and dual.backbone.iga is None and not dual.use_roam
-    np.testing.assert_allclose(outputs["global_similarity"], clip_cosine(clip["clip"], clip), atol=1e-5)
+    assert set(outputs) == {"global_scores"} and dual.backbone.iga is None and not dual.use_roam
+    np.testing.assert_allclose(outputs["global_scores"], clip_cosine(clip["clip"], clip), atol=1e-5)
     words = dove_clip_from_clip(clip["clip"], use_dtga=False).backbone.text_encoder(clip["token_ids"])
     ends = clip["token_ids"].argmax(axis=1)  # genes are the token states up to the end token
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(words["gene_mask"]),
@@ -152,12 +152,12 @@ def test_keras_file_and_preset_round_trip(clip, gated, tmp_path):
     gated.save(tmp_path / "dove_clip.keras")
     loaded = keras.saving.load_model(tmp_path / "dove_clip.keras")
     assert isinstance(loaded, DOVECLIPRetriever)
-    np.testing.assert_allclose(batch_scores(loaded, clip)["similarity"], expected["similarity"], atol=1e-6)
+    np.testing.assert_allclose(batch_scores(loaded, clip)["roam_scores"], expected["roam_scores"], atol=1e-6)
     save_preset(gated, tmp_path / "preset")
     from_preset = load_preset(tmp_path / "preset")
     assert isinstance(from_preset, DOVECLIPRetriever) and from_preset.backbone.iga.residual_gate
     assert from_preset.fingerprint() == gated.fingerprint()
-    np.testing.assert_allclose(batch_scores(from_preset, clip)["similarity"], expected["similarity"], atol=1e-6)
+    np.testing.assert_allclose(batch_scores(from_preset, clip)["roam_scores"], expected["roam_scores"], atol=1e-6)
 
 
 def test_attention_maps_on_the_patch_grid(clip, gated):

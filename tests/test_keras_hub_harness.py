@@ -46,8 +46,8 @@ def _inputs(size=2):
     return {"images": data["images"], "token_ids": data["token_ids"]}
 
 
-def _similarity(model, inputs):
-    return keras.ops.convert_to_numpy(model(inputs)["similarity"])
+def _roam_scores(model, inputs):
+    return keras.ops.convert_to_numpy(model(inputs)["roam_scores"])
 
 
 class DOVEBackboneHarnessTest(test_case.TestCase):
@@ -68,7 +68,7 @@ class DOVEBackboneHarnessTest(test_case.TestCase):
         _, _, preset = saved_small_model()
         self.run_preset_test(
             cls=DOVEBackbone, preset=str(preset), input_data=_inputs(),
-            expected_output_shape={"similarity": (2, 2), "global_similarity": (2, 2)},
+            expected_output_shape={"roam_scores": (2, 2), "global_scores": (2, 2)},
         )
 
     # 15: quantize before the first call, then `.keras` and preset round trips.
@@ -78,13 +78,13 @@ class DOVEBackboneHarnessTest(test_case.TestCase):
         for mode in modes:
             backbone = DOVEBackbone(**SMALL_MODEL)
             backbone.quantize(mode)  # the backbone is built when constructed
-            expected = _similarity(backbone, inputs)
+            expected = _roam_scores(backbone, inputs)
             path = f"{self.get_temp_dir()}/{mode}.keras"
             backbone.save(path)
-            self.assertAllClose(_similarity(keras.saving.load_model(path), inputs), expected, atol=1e-5)
+            self.assertAllClose(_roam_scores(keras.saving.load_model(path), inputs), expected, atol=1e-5)
             preset = f"{self.get_temp_dir()}/{mode}_preset"
             backbone.save_to_preset(preset)
-            self.assertAllClose(_similarity(DOVEBackbone.from_preset(preset), inputs), expected, atol=1e-5)
+            self.assertAllClose(_roam_scores(DOVEBackbone.from_preset(preset), inputs), expected, atol=1e-5)
 
     @ONE_BACKEND
     def test_quantized_task_preset(self):
@@ -96,7 +96,7 @@ class DOVEBackboneHarnessTest(test_case.TestCase):
         task.save_to_preset(preset)
         restored = DOVERetriever.from_preset(preset)
         self.assertEqual(restored.backbone.text_encoder.word_embedding.quantization_mode, "int8")
-        self.assertAllClose(_similarity(restored.backbone, _inputs()), _similarity(task.backbone, _inputs()),
+        self.assertAllClose(_roam_scores(restored.backbone, _inputs()), _roam_scores(task.backbone, _inputs()),
                             atol=1e-5)
 
 

@@ -54,7 +54,7 @@ def test_extra_padding_does_not_change_a_caption(model):
 
 def test_chunked_score_equals_full_pairwise_call(model):
     x = batch(size=5, length=12)
-    full = predict(model, x)["similarity"]
+    full = predict(model, x)["roam_scores"]
     images, texts = model.encode_image(x["images"]), model.encode_text(x["token_ids"])
     np.testing.assert_allclose(model.score(images, texts, chunk_size=2), full, atol=1e-5)
     np.testing.assert_allclose(model.score(images, texts, chunk_size=64), full, atol=1e-5)
@@ -69,7 +69,7 @@ def test_a_model_never_called_scores_like_its_forward_pass():
     scores = fresh.score(images, texts)
     built = small_model()
     built.set_weights(fresh.get_weights())
-    np.testing.assert_allclose(scores, predict(built, x)["similarity"], atol=1e-5)
+    np.testing.assert_allclose(scores, predict(built, x)["roam_scores"], atol=1e-5)
 
 
 def test_unmasked_bigru_equals_keras_masked_bidirectional(model):
@@ -117,8 +117,8 @@ def test_compute_loss_combines_triplet_and_global_terms(model):
     x["image_ids"] = np.array([0, 0, 1, 2], "int32")
     y_pred = predict(model, x)
     total = numpy(model.compute_loss(x, None, y_pred))
-    triplet = ref.triplet_loss(numpy(y_pred["similarity"]), x["image_ids"], 0.2, False)
-    global_ = ref.triplet_loss(numpy(y_pred["global_similarity"]), x["image_ids"], 0.2, False)
+    triplet = ref.triplet_loss(numpy(y_pred["roam_scores"]), x["image_ids"], 0.2, False)
+    global_ = ref.triplet_loss(numpy(y_pred["global_scores"]), x["image_ids"], 0.2, False)
     np.testing.assert_allclose(total, triplet + 1.0 * global_, rtol=1e-5)
 
 
@@ -127,7 +127,7 @@ def test_lambda_global_weights_the_constraint():
     model = small_model(lambda_global=0.0, hardest_negative=True)
     x = batch()
     y_pred = predict(model, x)
-    triplet = ref.triplet_loss(numpy(y_pred["similarity"]), x["image_ids"], 0.2, True)
+    triplet = ref.triplet_loss(numpy(y_pred["roam_scores"]), x["image_ids"], 0.2, True)
     np.testing.assert_allclose(numpy(model.compute_loss(x, None, y_pred)), triplet, rtol=1e-5)
 
 
@@ -135,11 +135,11 @@ def test_use_roam_false_is_a_plain_dual_encoder():
     model = small_model(use_roam=False)
     x = batch()
     out = predict(model, x)
-    assert set(out) == {"global_similarity"}
+    assert set(out) == {"global_scores"}
     assert model.backbone.iga is None and not hasattr(model.backbone.image_encoder, "ifa")
     images, texts = model.encode_image(x["images"]), model.encode_text(x["token_ids"])
-    np.testing.assert_allclose(model.score(images, texts), numpy(out["global_similarity"]), atol=1e-6)
-    global_ = ref.triplet_loss(numpy(out["global_similarity"]), x["image_ids"], 0.2, False)
+    np.testing.assert_allclose(model.score(images, texts), numpy(out["global_scores"]), atol=1e-6)
+    global_ = ref.triplet_loss(numpy(out["global_scores"]), x["image_ids"], 0.2, False)
     np.testing.assert_allclose(numpy(model.compute_loss(x, None, out)), global_, rtol=1e-5)
 
 

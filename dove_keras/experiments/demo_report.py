@@ -26,13 +26,13 @@ def demo_summary(result, data, seconds):
         The text.
     """
     metrics = result.test.metrics
-    similarity = result.test.scores
-    num_images = similarity.shape[0]
+    scores = result.test.scores
+    num_images = scores.shape[0]
     chance = chance_recalls(num_images, CAPTIONS_PER_IMAGE)
     history = result.history
     best_epoch = int(history.loc[history["val_mR"].idxmax(), "epoch"]) + 1
     lines = [
-        f"## DOVE demo: test split, {num_images} images x {similarity.shape[1]} captions",
+        f"## DOVE demo: test split, {num_images} images x {scores.shape[1]} captions",
         "",
         markdown_table(recall_table(metrics, chance)),
         f"mR {metrics['mR']:.2f} = {metrics['mR'] / chance['mR']:.1f} x chance "
@@ -43,8 +43,8 @@ def demo_summary(result, data, seconds):
     images = os.path.join(data["scenes"], "images")
     filenames = [os.path.join(images, record.filename) for record in records]
     captions = [caption for record in records for caption in record.captions]
-    caption_queries, image_queries = example_queries(similarity)
-    lines += example_lines(similarity, filenames, captions, caption_queries[0], image_queries[-1])
+    caption_queries, image_queries = example_queries(scores)
+    lines += example_lines(scores, filenames, captions, caption_queries[0], image_queries[-1])
     lines += [
         "",
         f"Wall time: {seconds['total'] / 60:.1f} min (data {seconds['data']:.0f} s, "
@@ -66,11 +66,11 @@ def recall_table(metrics, chance):
     return pd.DataFrame(rows)
 
 
-def example_lines(similarity, filenames, captions, caption, image, top_k=EXAMPLES_TOP_K):
+def example_lines(scores, filenames, captions, caption, image, top_k=EXAMPLES_TOP_K):
     """Markdown lines: a caption query with its top images, an image query with its top captions.
 
     Args:
-        similarity: `(I, C)` test scores.
+        scores: `(I, C)` test scores.
         filenames: the I image paths.
         captions: the C captions (caption j belongs to image j // 5).
         caption: index of the caption query.
@@ -82,11 +82,11 @@ def example_lines(similarity, filenames, captions, caption, image, top_k=EXAMPLE
     """
     owner = caption // CAPTIONS_PER_IMAGE
     lines = [f'Query caption: "{captions[caption]}" (describes {filenames[owner]})']
-    for rank, index in enumerate(np.argsort(-similarity[:, caption], kind="stable")[:top_k], 1):
+    for rank, index in enumerate(np.argsort(-scores[:, caption], kind="stable")[:top_k], 1):
         mark = "  [match]" if index == owner else ""
-        lines.append(f"  {rank}. {similarity[index, caption]:+.3f}  {filenames[index]}{mark}")
+        lines.append(f"  {rank}. {scores[index, caption]:+.3f}  {filenames[index]}{mark}")
     lines.append(f"Query image: {filenames[image]}")
-    for rank, index in enumerate(np.argsort(-similarity[image], kind="stable")[:top_k], 1):
+    for rank, index in enumerate(np.argsort(-scores[image], kind="stable")[:top_k], 1):
         mark = "  [match]" if index // CAPTIONS_PER_IMAGE == image else ""
-        lines.append(f'  {rank}. {similarity[image, index]:+.3f}  "{captions[index]}"{mark}')
+        lines.append(f'  {rank}. {scores[image, index]:+.3f}  "{captions[index]}"{mark}')
     return lines

@@ -1,4 +1,8 @@
-"""The similarity matrices of a training batch (every image against every caption)."""
+"""The score matrices of a training batch (every image against every caption).
+
+The layer keeps its first name (`BatchSimilarity`, attribute `batch_similarity`):
+saved `.keras` files and presets name it, and the project's word is now "scores".
+"""
 
 import keras
 
@@ -28,7 +32,7 @@ class BatchSimilarity(keras.layers.Layer):
         text_features: the text tower's dict (`global`, `genes`, `gene_mask`).
 
     Returns:
-        `{"global_similarity": (B, B)}` and with ROAM `"similarity"` (B, B).
+        `{"global_scores": (B, B)}` and with ROAM `"similarity"` (B, B).
     """
 
     def __init__(self, embedding_dim, iga_key_dim=64, use_roam=True, residual_gate=False, gate_init=0.0, **kwargs):
@@ -51,14 +55,14 @@ class BatchSimilarity(keras.layers.Layer):
 
     def call(self, image_features, text_features):
         images, texts = gather_replicas(image_features), gather_replicas(text_features)
-        outputs = {"global_similarity": cosine_matrix(images["global"], texts["global"])}
+        outputs = {"global_scores": cosine_matrix(images["global"], texts["global"])}
         if self.iga is not None:
-            outputs["similarity"] = roam_scores(self.iga, images, texts)
+            outputs["roam_scores"] = roam_scores(self.iga, images, texts)
         return outputs
 
     def compute_output_spec(self, image_features, text_features):
         shape = (image_features["global"].shape[0], text_features["global"].shape[0])
-        names = ("global_similarity", "similarity") if self.iga is not None else ("global_similarity",)
+        names = ("global_scores", "roam_scores") if self.iga is not None else ("global_scores",)
         return {name: keras.KerasTensor(shape, self.compute_dtype) for name in names}
 
     def get_config(self):

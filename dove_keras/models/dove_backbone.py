@@ -44,7 +44,7 @@ class DOVEBackbone(CheckedPreset, keras_hub.models.Backbone):
     regions F_R and the fused embedding V_MR (IFA); the text tower gives T_G
     and the gene tokens F_G (DTGA). IGA turns F_G into a text embedding
     guided by an image's regions, so the ROAM score `cos(V_MR_i, T_RG_ij)`
-    is pairwise. Called on a batch, the backbone returns both similarity
+    is pairwise. Called on a batch, the backbone returns both score
     matrices of the batch (images x captions); `DOVERetriever` adds the loss,
     the preprocessor and the chunked scoring of whole splits.
 
@@ -78,7 +78,7 @@ class DOVEBackbone(CheckedPreset, keras_hub.models.Backbone):
             regions.
 
     Returns:
-        `{"global_similarity": (B, B)}` and, with ROAM, `"similarity"` (B, B):
+        `{"global_scores": (B, B)}` and, with ROAM, `"roam_scores"` (B, B):
         rows images, columns captions. Under a `tf.distribute` strategy the
         replicas' features are gathered first, so B is the global batch.
     """

@@ -132,11 +132,11 @@ class DOVERetriever(RetrievalTask):
         image_ids = gather_replicas(x["image_ids"])
         loss_kwargs = dict(margin=self.margin, hardest_negative=self.hardest_negative)
         y_pred = {key: ops.cast(value, "float32") for key, value in y_pred.items()}  # mixed precision
-        global_loss = triplet_loss(y_pred["global_similarity"], image_ids, **loss_kwargs)
-        if "similarity" not in y_pred:
+        global_loss = triplet_loss(y_pred["global_scores"], image_ids, **loss_kwargs)
+        if "roam_scores" not in y_pred:
             triplet, total = global_loss, global_loss
         else:
-            triplet = triplet_loss(y_pred["similarity"], image_ids, **loss_kwargs)
+            triplet = triplet_loss(y_pred["roam_scores"], image_ids, **loss_kwargs)
             total = triplet + self.lambda_global * global_loss
         self.triplet_tracker.update_state(triplet)
         self.global_tracker.update_state(global_loss)

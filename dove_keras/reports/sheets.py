@@ -12,14 +12,14 @@ from dove_keras.reports.pictures import draw_picture  # noqa: E402
 
 
 def retrieval_example_sheet(
-    similarity, images, captions, path, num_queries=2, top_k=5, captions_per_image=5, heat_maps=None
+    scores, images, captions, path, num_queries=2, top_k=5, captions_per_image=5, heat_maps=None
 ):
     """Query -> top-k sheet: caption queries with their images, image queries with their captions.
 
     Correct results are framed / marked in green, wrong ones in red.
 
     Args:
-        similarity: `(I, C)` scores.
+        scores: `(I, C)` scores.
         images: `{image index: uint8 (H, W, 3)}` holding at least the shown
             images (see `example_indices`).
         captions: the C caption strings.
@@ -30,7 +30,7 @@ def retrieval_example_sheet(
         heat_maps: optional `{(caption, image): map}` of where ROAM looked
             (`example_heat_maps`), overlaid on the caption queries' images.
     """
-    text_queries, image_queries = example_queries(similarity, num_queries)
+    text_queries, image_queries = example_queries(scores, num_queries)
     rows = len(text_queries) + len(image_queries)
     figure = plt.figure(figsize=(2.2 * (top_k + 1), 2.4 * rows))
     grid = figure.add_gridspec(rows, top_k + 1)
@@ -39,7 +39,7 @@ def retrieval_example_sheet(
         query.axis("off")
         query.text(0, 0.5, "\n".join(textwrap.wrap(captions[caption], 24)), fontsize=8, va="center")
         query.set_title(f"caption {caption}", fontsize=8)
-        for rank, image in enumerate(np.argsort(-similarity[:, caption], kind="stable")[:top_k]):
+        for rank, image in enumerate(np.argsort(-scores[:, caption], kind="stable")[:top_k]):
             axis = figure.add_subplot(grid[row, rank + 1])
             draw_picture(axis, images[int(image)], (heat_maps or {}).get((int(caption), int(image))))
             colour = "green" if image == caption // captions_per_image else "red"
@@ -53,7 +53,7 @@ def retrieval_example_sheet(
         query.set_title(f"image {image}", fontsize=8)
         listing = figure.add_subplot(grid[row, 1:])
         listing.axis("off")
-        ranked = np.argsort(-similarity[image], kind="stable")[:top_k]
+        ranked = np.argsort(-scores[image], kind="stable")[:top_k]
         for rank, caption in enumerate(ranked):
             right = caption // captions_per_image == image
             text = f"#{rank + 1} {'+' if right else '-'} {textwrap.shorten(captions[caption], 110)}"
@@ -64,7 +64,7 @@ def retrieval_example_sheet(
     plt.close(figure)
 
 
-def example_heat_maps(model, similarity, images, captions, num_queries=2, top_k=5):
+def example_heat_maps(model, scores, images, captions, num_queries=2, top_k=5):
     """`{(caption, image): map}` for the caption queries of the sheet and their top images.
 
     None when the model has no ROAM or no preprocessor (nothing to compute it with),
@@ -79,25 +79,25 @@ def example_heat_maps(model, similarity, images, captions, num_queries=2, top_k=
 
     pairs = [
         (int(caption), int(image))
-        for caption in example_queries(similarity, num_queries)[0]
-        for image in np.argsort(-similarity[:, caption], kind="stable")[:top_k]
+        for caption in example_queries(scores, num_queries)[0]
+        for image in np.argsort(-scores[:, caption], kind="stable")[:top_k]
     ]
     maps = raw_heat_maps(model, [images[image] for _, image in pairs], [captions[c] for c, _ in pairs])
     return dict(zip(pairs, maps))
 
 
-def example_queries(similarity, num_queries=2):
+def example_queries(scores, num_queries=2):
     """Evenly spread `(caption queries, image queries)` of the example sheet."""
-    num_images, num_captions = similarity.shape
+    num_images, num_captions = scores.shape
     images = np.unique(np.linspace(0, num_images - 1, num_queries).astype(int))
     captions = np.unique(np.linspace(0, num_captions - 1, num_queries).astype(int))
     return captions, images
 
 
-def example_indices(similarity, num_queries=2, top_k=5):
+def example_indices(scores, num_queries=2, top_k=5):
     """The image indices the example sheet shows (to load only those)."""
-    captions, images = example_queries(similarity, num_queries)
+    captions, images = example_queries(scores, num_queries)
     shown = set(images.tolist())
     for caption in captions:
-        shown.update(np.argsort(-similarity[:, caption], kind="stable")[:top_k].tolist())
+        shown.update(np.argsort(-scores[:, caption], kind="stable")[:top_k].tolist())
     return sorted(shown)

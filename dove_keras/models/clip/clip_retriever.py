@@ -85,11 +85,11 @@ class CLIPRetriever(RetrievalTask):
         """The loss over the whole (global) batch: every caption is a negative of every other image."""
         features = gather_replicas({key: ops.cast(value, "float32") for key, value in y_pred.items()})
         image_ids = gather_replicas(x["image_ids"])
-        similarity = cosine_matrix(features["image"], features["text"])
+        scores = cosine_matrix(features["image"], features["text"])
         if self.loss_name == "contrastive":
-            loss = contrastive_loss(similarity, image_ids, self.backbone.clip_head.logit_scale)
+            loss = contrastive_loss(scores, image_ids, self.backbone.clip_head.logit_scale)
         else:
-            loss = triplet_loss(similarity, image_ids, margin=self.margin, hardest_negative=self.hardest_negative)
+            loss = triplet_loss(scores, image_ids, margin=self.margin, hardest_negative=self.hardest_negative)
         if self.losses:
             loss = loss + ops.sum(self.losses)
         return scale_for_replicas(loss)

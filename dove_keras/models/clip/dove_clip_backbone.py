@@ -38,7 +38,7 @@ class DOVECLIPBackbone(CheckedPreset, keras_hub.models.Backbone):
         inputs: a dict: `images` `(B, S, S, 3)` normalised, `token_ids` `(B, L)`.
 
     Returns:
-        `{"global_similarity": (B, B)}` and, with ROAM, `"similarity"` (B, B).
+        `{"global_scores": (B, B)}` and, with ROAM, `"roam_scores"` (B, B).
     """
 
     def __init__(self, clip_backbone, feature_blocks=None, iga_key_dim=64, use_roam=True, use_dtga=True,

@@ -54,21 +54,21 @@ class DOVECLIPRetriever(DOVERetriever):
             optimizer = keras.optimizers.AdamW(DEFAULT_LEARNING_RATE)
         super().compile(optimizer=optimizer, **kwargs)
 
-    def retrieval_loss(self, similarity, image_ids):
+    def retrieval_loss(self, scores, image_ids):
         """The configured loss (CLIP's InfoNCE or the triplet loss) of a float32 `(B, B)` matrix."""
         if self.loss_name == "contrastive":
-            return contrastive_loss(similarity, image_ids, self.backbone.logit_scale)
-        return triplet_loss(similarity, image_ids, margin=self.margin, hardest_negative=self.hardest_negative)
+            return contrastive_loss(scores, image_ids, self.backbone.logit_scale)
+        return triplet_loss(scores, image_ids, margin=self.margin, hardest_negative=self.hardest_negative)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss of the ROAM scores plus lambda_global times that of the global ones."""
         image_ids = gather_replicas(x["image_ids"])
         y_pred = {key: ops.cast(value, "float32") for key, value in y_pred.items()}  # mixed precision
-        global_loss = self.retrieval_loss(y_pred["global_similarity"], image_ids)
-        if "similarity" not in y_pred:
+        global_loss = self.retrieval_loss(y_pred["global_scores"], image_ids)
+        if "roam_scores" not in y_pred:
             roam, total = global_loss, global_loss
         else:
-            roam = self.retrieval_loss(y_pred["similarity"], image_ids)
+            roam = self.retrieval_loss(y_pred["roam_scores"], image_ids)
             total = roam + self.lambda_global * global_loss
         self.triplet_tracker.update_state(roam)
         self.global_tracker.update_state(global_loss)
