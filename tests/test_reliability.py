@@ -267,12 +267,12 @@ def test_item08_a_damaged_newest_backup_falls_back_to_the_one_before(tmp_path, c
     newest = tmp_path / "backup" / "epoch00001-batch0000003"
     weights = newest / "model.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated
-    assert ResumableBackup.position(tmp_path / "backup") == (1, 0)
+    assert ResumableBackup.latest(tmp_path / "backup").position == (1, 0)
     assert "skipping a damaged backup" in caplog.text
-    assert ResumableBackup.restore(model, tmp_path / "backup") == (1, 0)
+    assert ResumableBackup.restore(model, ResumableBackup.latest(tmp_path / "backup")) == (1, 0)
     (tmp_path / "backup" / "epoch00001-batch0000000" / "state.json").write_text('{"epoch": 1')
     with pytest.raises(BackupError, match=r"no backup can be resumed from \(.*JSONDecodeError.*delete"):
-        ResumableBackup.position(tmp_path / "backup")
+        ResumableBackup.latest(tmp_path / "backup")
 
 
 # 9. Tracebacks: resuming with another config.

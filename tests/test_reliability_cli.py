@@ -135,8 +135,8 @@ def test_item03_a_backup_damaged_inside_is_skipped_with_one_warning(tmp_path, ca
     backup._save(1, 0)
     backup._save(1, 3)
     _damage_inside(tmp_path / "backup" / "epoch00001-batch0000003" / "model.weights.h5")
-    assert ResumableBackup.position(tmp_path / "backup") == (1, 0)
-    assert ResumableBackup.restore(model, tmp_path / "backup") == (1, 0)
+    assert ResumableBackup.latest(tmp_path / "backup").position == (1, 0)
+    assert ResumableBackup.restore(model, ResumableBackup.latest(tmp_path / "backup")) == (1, 0)
     warnings = [r for r in caplog.records if "skipping a damaged backup" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelname == "WARNING"  # the commands print it on stderr
 

@@ -60,7 +60,7 @@ RESUME_SCRIPT = textwrap.dedent(
     try:
         train("resumed", [KillBeforeBatch(8)])  # 5 batches per epoch: killed in epoch 2
     except Killed:
-        position = ResumableBackup.position({out!r} + "/resumed/backup")
+        position = ResumableBackup.latest({out!r} + "/resumed/backup").position
     train("resumed")
     print(json.dumps(dict(position=position)))
     """

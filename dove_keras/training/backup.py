@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import shutil
+import typing
 
 import keras
 import numpy as np
@@ -38,8 +39,8 @@ class ResumableBackup(keras.callbacks.Callback):
     `state.json`; a folder without a readable `state.json` is incomplete.
     The two newest backups are kept: when the newest is damaged (a truncated
     file, or one damaged inside), `position` and `restore` say so (once)
-    and use the one before. The runner
-    then feeds only the batches not yet trained on
+    and use the one before. The runner reads the newest once (`latest`),
+    restores it (`restore`), then feeds only the batches not yet trained on
     (`dove_keras.training.runner.run_training`).
 
     Place it LAST in the callback list, so an epoch counts as done only after
@@ -93,52 +94,62 @@ class ResumableBackup(keras.callbacks.Callback):
             shutil.rmtree(old, ignore_errors=True)
 
     @staticmethod
-    def position(backup_dir):
-        """`(epoch, batches_done)` of the newest usable backup in `backup_dir`, (0, 0) if none.
+    def latest(backup_dir):
+        """The newest usable backup in `backup_dir` (read once per run; `Backup()` if none).
 
         Raises:
             BackupError: backups exist but none is usable.
         """
         found = _usable_backups(os.fspath(backup_dir))
         if not found:
-            return 0, 0
-        state = found[0][1]
-        return state["epoch"], state["batches_done"]
+            return Backup()
+        folder, state = found[0]
+        return Backup(folder, state["epoch"], state["batches_done"], state["seed_generator_states"])
 
     @staticmethod
-    def restore(model, backup_dir):
-        """Loads the newest usable backup into a compiled, built `model`.
+    def restore(model, backup):
+        """Loads a `Backup` (from `latest`) into a compiled, built `model`; `Backup()` loads nothing.
 
         Returns:
-            `(epoch, batches_done)`: where training resumes; (0, 0) and
-            nothing loaded when there is no backup.
+            `backup.position`: where training resumes.
 
         Raises:
-            BackupError: no backup can be loaded (the problems are listed).
+            BackupError: the backup cannot be loaded.
         """
-        backup_dir = os.fspath(backup_dir)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        found = _usable_backups(backup_dir)
-        if not found:
-            return 0, 0
-        folder, state = found[0]
-        try:
-            _load(model, folder, state)
-        except READ_ERRORS as error:
-            raise BackupError(_no_backup_message(backup_dir, [f"{folder}: {error}"])) from None
-        return state["epoch"], state["batches_done"]
+        if backup.folder is not None:
+            try:
+                _load(model, backup)
+            except READ_ERRORS as error:
+                problem = f"{backup.folder}: {error}"
+                raise BackupError(_no_backup_message(os.path.dirname(backup.folder), [problem])) from None
+        return backup.position
 
 
-def _load(model, folder, state):
-    model.load_weights(os.path.join(folder, WEIGHTS_FILE))
+class Backup(typing.NamedTuple):
+    """One backup of a run: its folder (None: no backup), its position and random-generator states."""
+
+    folder: typing.Optional[str] = None
+    epoch: int = 0
+    batches_done: int = 0
+    seed_generator_states: tuple = ()
+
+    @property
+    def position(self):
+        """`(epoch, batches_done)`: where training resumes."""
+        return self.epoch, self.batches_done
+
+
+def _load(model, backup):
+    model.load_weights(os.path.join(backup.folder, WEIGHTS_FILE))
     seeds = _seed_states(model)
-    if len(seeds) != len(state["seed_generator_states"]):
+    if len(seeds) != len(backup.seed_generator_states):
         raise ValueError(
-            f"{len(state['seed_generator_states'])} random generator states, the model has "
+            f"{len(backup.seed_generator_states)} random generator states, the model has "
             f"{len(seeds)}; is it the same model?"
         )
-    for variable, value in zip(seeds, state["seed_generator_states"]):
+    for variable, value in zip(seeds, backup.seed_generator_states):
         variable.assign(np.asarray(value, dtype=variable.dtype))
 
 

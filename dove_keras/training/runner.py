@@ -115,7 +115,8 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     if overwrite:
         remove_run(output_dir)
     backup_dir = os.path.join(output_dir, BACKUP_DIR)
-    epoch, done = ResumableBackup.position(backup_dir)  # a damaged backup fails here, before any write
+    backup = ResumableBackup.latest(backup_dir)  # a damaged backup fails here, before any write
+    epoch, done = backup.position
     os.makedirs(output_dir, exist_ok=True)
     save_config(config, os.path.join(output_dir, CONFIG_FILE))
     record_inputs(config)
@@ -130,7 +131,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     streams = [train_stream(config, *stage) for stage in stages]
     steps = streams[0][1] if streams else 1  # 1: nothing is left to train
     factory.compile_for_training(model, config, steps)
-    ResumableBackup.restore(model, backup_dir)
+    ResumableBackup.restore(model, backup)
     if verbose and (epoch or done):
         logger.info("Resuming from the backup in %s: epoch %d, %d batch(es) done.", backup_dir, epoch + 1, done)
     history = HistoryLogger(os.path.join(output_dir, "history.csv"), keep_before_epoch=epoch)
