@@ -109,49 +109,19 @@ def run_training(config, callbacks=(), verbose=1, evaluate_test=True, overwrite=
 
 
 def _train(config, callbacks, verbose, evaluate_test, overwrite):
-    output_dir = config.output_dir
     seed_everything(config.seed, config.training.deterministic)
     model = factory.build_retriever(config)  # first: an unusable image backbone fails before any file is written
-    if overwrite:
-        remove_run(output_dir)
-    backup_dir = os.path.join(output_dir, BACKUP_DIR)
-    backup = ResumableBackup.latest(backup_dir)  # a damaged backup fails here, before any write
-    epoch, done = backup.position
-    os.makedirs(output_dir, exist_ok=True)
-    save_config(config, os.path.join(output_dir, CONFIG_FILE))
-    record_inputs(config)
-    data = config.data
-    warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
-    if verbose and warning:
-        logger.warning("%s", warning)
-    epochs = config.training.epochs
-    # Resuming mid-epoch: first the rest of that epoch, then the full ones.
-    stages = [(epoch, epoch + 1, done)] if done else []
-    stages += [(epoch + bool(done), epochs, 0)] if epoch + bool(done) < epochs else []
+    backup = _start_run_folder(config, overwrite, verbose)
+    stages = _stages(config, backup)
     streams = [train_stream(config, *stage) for stage in stages]
     steps = streams[0][1] if streams else 1  # 1: nothing is left to train
     factory.compile_for_training(model, config, steps)
     ResumableBackup.restore(model, backup)
-    if verbose and (epoch or done):
-        logger.info("Resuming from the backup in %s: epoch %d, %d batch(es) done.", backup_dir, epoch + 1, done)
-    history = HistoryLogger(os.path.join(output_dir, "history.csv"), keep_before_epoch=epoch)
-    best_so_far = history.frame().get("val_mR", pd.Series(dtype=float)).max()
-    val_images, val_captions = eval_datasets(config, config.data.val_split)
-    callback_list = [
-        RetrievalEvaluation(
-            val_images, val_captions, config.evaluation.every_n_epochs, config.evaluation.mode,
-            config.evaluation.chunk_size, config.evaluation.captions_per_image,
-        ),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(output_dir, "best.weights.h5"), monitor="val_mR", mode="max",
-            save_best_only=True, save_weights_only=True,
-            initial_value_threshold=None if pd.isna(best_so_far) else float(best_so_far),
-        ),
-        history,
-        *tensorboard_callback(config),
-        *callbacks,
-        ResumableBackup(backup_dir, config.training.backup_every_n_steps, batch_offset=done),
-    ]
+    history = HistoryLogger(os.path.join(config.output_dir, "history.csv"), keep_before_epoch=backup.epoch)
+    callback_list = [*_run_callbacks(config, history), *callbacks, ResumableBackup(
+        os.path.join(config.output_dir, BACKUP_DIR), config.training.backup_every_n_steps,
+        batch_offset=backup.batches_done,
+    )]
     for (first, end, skip), (stream, _) in zip(stages, streams):
         if model.stop_training:
             break
@@ -159,8 +129,71 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
             stream, steps_per_epoch=steps - skip, initial_epoch=first, epochs=end,
             callbacks=callback_list, verbose=verbose, shuffle=False,
         )
-    shutil.rmtree(backup_dir, ignore_errors=True)
+    frame = _save_selected_model(config, model, history)
+    test = evaluate_split(config, model, config.data.test_split, verbose=verbose) if evaluate_test else None
+    return TrainingResult(model, frame, test, config.output_dir)
 
+
+def _start_run_folder(config, overwrite, verbose):
+    """Clears an overwritten run, reads the backup (once), writes the config and input digests.
+
+    Returns:
+        The newest usable `Backup` (`Backup()` for a new run).
+    """
+    output_dir = config.output_dir
+    if overwrite:
+        remove_run(output_dir)
+    backup_dir = os.path.join(output_dir, BACKUP_DIR)
+    backup = ResumableBackup.latest(backup_dir)  # a damaged backup fails here, before any write
+    os.makedirs(output_dir, exist_ok=True)
+    save_config(config, os.path.join(output_dir, CONFIG_FILE))
+    record_inputs(config)
+    data = config.data
+    warning = long_caption_warning(load_manifest(data.prepared_dir), data.train_split, data.sequence_length)
+    if verbose and warning:
+        logger.warning("%s", warning)
+    if verbose and backup.folder:
+        logger.info("Resuming from the backup in %s: epoch %d, %d batch(es) done.", backup_dir, backup.epoch + 1,
+                    backup.batches_done)
+    return backup
+
+
+def _stages(config, backup):
+    """`[(first epoch, end epoch, batches to skip)]` left to train: a partly trained epoch first."""
+    epoch, done = backup.position
+    stages = [(epoch, epoch + 1, done)] if done else []
+    rest = epoch + bool(done)
+    return stages + ([(rest, config.training.epochs, 0)] if rest < config.training.epochs else [])
+
+
+def _run_callbacks(config, history):
+    """Validation recalls, the best-weights checkpoint, the CSV history and TensorBoard, in that order."""
+    best_so_far = history.frame().get("val_mR", pd.Series(dtype=float)).max()
+    val_images, val_captions = eval_datasets(config, config.data.val_split)
+    evaluation = config.evaluation
+    return [
+        RetrievalEvaluation(
+            val_images, val_captions, evaluation.every_n_epochs, evaluation.mode, evaluation.chunk_size,
+            evaluation.captions_per_image,
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(config.output_dir, "best.weights.h5"), monitor="val_mR", mode="max",
+            save_best_only=True, save_weights_only=True,
+            initial_value_threshold=None if pd.isna(best_so_far) else float(best_so_far),
+        ),
+        history,
+        *tensorboard_callback(config),
+    ]
+
+
+def _save_selected_model(config, model, history):
+    """Removes the backups, saves the final weights, selects the best and writes it whole, as a preset and curves.
+
+    Returns:
+        The history as a DataFrame.
+    """
+    output_dir = config.output_dir
+    shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
     model.save_weights(os.path.join(output_dir, "final.weights.h5"))
     best = os.path.join(output_dir, "best.weights.h5")
     if os.path.isfile(best):
@@ -169,10 +202,7 @@ def _train(config, callbacks, verbose, evaluate_test, overwrite):
     save_preset(model, os.path.join(output_dir, PRESET_DIR))
     frame = history.frame()
     plot_training_curves(frame, os.path.join(output_dir, "curves.png"))
-    test = None
-    if evaluate_test:
-        test = evaluate_split(config, model, config.data.test_split, verbose=verbose)
-    return TrainingResult(model, frame, test, output_dir)
+    return frame
 
 
 def run_evaluation(config, model_path, split=None, mode=None, verbose=1, precision=None, output_dir=None,
