@@ -1,0 +1,1 @@
+"""Generated datasets: synthetic aerial scenes with captions (`dove_keras.datasets.synthetic`)."""
