@@ -38,7 +38,7 @@ class ResumableBackup(keras.callbacks.Callback):
     `SeedGenerator` state and the position (epoch, batches done in it) in
     `state.json`; a folder without a readable `state.json` is incomplete.
     The two newest backups are kept: when the newest is damaged (a truncated
-    file, or one damaged inside), `position` and `restore` say so (once)
+    file, or one damaged inside), `latest` says so (once)
     and use the one before. The runner reads the newest once (`latest`),
     restores it (`restore`), then feeds only the batches not yet trained on
     (`dove_keras.training.runner.run_training`).
