@@ -39,7 +39,7 @@ class ResumableBackup(keras.callbacks.Callback):
     `state.json`; a folder without a readable `state.json` is incomplete.
     The two newest backups are kept: when the newest is damaged (a truncated
     file, or one damaged inside), `latest` says so (once)
-    and use the one before. The runner reads the newest once (`latest`),
+    and uses the one before. The runner reads the newest once (`latest`),
     restores it (`restore`), then feeds only the batches not yet trained on
     (`dove_keras.training.runner.run_training`).
 
