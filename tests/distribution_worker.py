@@ -27,22 +27,13 @@ if keras.backend.backend() == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+from training_fixtures import StepLosses  # noqa: E402
+
 from dove_keras.training.config import load_config  # noqa: E402
 from dove_keras.training.distribution import DistributionError  # noqa: E402
 from dove_keras.training.runner import run_training  # noqa: E402
 
 DISTRIBUTIONS = ("none", "data_parallel")
-
-
-class StepLosses(keras.callbacks.Callback):
-    """Records the running loss after every training batch."""
-
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
 
 
 def probe_inputs(config):
@@ -59,7 +50,7 @@ def main(experiment, out_dir):
         config = load_config(experiment, {"output_dir": os.path.join(out_dir, name), "distribution": name})
         recorder = StepLosses()
         result = run_training(config, callbacks=[recorder], verbose=0, evaluate_test=False)
-        losses[name] = recorder.losses
+        losses[name] = recorder.means  # the running loss after every batch
     images, token_ids = probe_inputs(config)
     image_features = result.model.encode_image(images)
     text_features = result.model.encode_text(token_ids)

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from training_fixtures import StepLosses
 
 from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip import import_clip
@@ -64,21 +65,6 @@ def clip(tmp_path_factory):
     folder = clip_fixtures.write_hf_folder(model, str(root / "hf"), tokenizer)
     import_clip(folder, str(root / "preset"))
     return str(root / "preset")
-
-
-class StepLosses(keras.callbacks.Callback):
-    """Each step's loss (computed before its update), from Keras' running mean over the epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.means = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.means.append(float(logs["loss"]))
-
-    def losses(self):
-        sums = np.arange(1, len(self.means) + 1) * np.array(self.means)
-        return np.diff(sums, prepend=0.0)
 
 
 @pytest.mark.parametrize("loss", ["contrastive", "triplet"])

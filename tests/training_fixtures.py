@@ -176,3 +176,18 @@ class KillBeforeBatch(keras.callbacks.Callback):
         if self.seen == self.count:
             raise Killed
         self.seen += 1
+
+
+class StepLosses(keras.callbacks.Callback):
+    """Keras' running loss mean after every batch (`means`), and each step's own loss from it (`losses()`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.means = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.means.append(float(logs["loss"]))
+
+    def losses(self):
+        sums = np.arange(1, len(self.means) + 1) * np.array(self.means)
+        return np.diff(sums, prepend=0.0)
