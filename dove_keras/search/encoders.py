@@ -7,11 +7,12 @@ so nothing else is needed to open it. All give the interface of
 same for a model, its preset and its export).
 """
 
-import hashlib
 import os
 import typing
 
 import numpy as np
+
+from dove_keras.utils.files import hash_folder
 
 IMAGE_KEYS = ("global", "fused", "regions", "region_mask")
 
@@ -179,19 +180,3 @@ class KerasEncoder:
         present = [p for p in pictures if p is not None]
         maps = iter(raw_heat_maps(self._model, present, [caption] * len(present)) if present else [])
         return [None if p is None else next(maps) for p in pictures]
-
-
-def hash_folder(path):
-    """sha256 (16 hex digits) of a file, or of every file of a folder by relative path."""
-    digest = hashlib.sha256()
-    if os.path.isfile(path):
-        files, root = [path], os.path.dirname(path)
-    else:
-        files = sorted(os.path.join(top, name) for top, _, names in os.walk(path) for name in names)
-        root = path
-    for name in files:
-        digest.update(os.path.relpath(name, root).encode())
-        with open(name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]

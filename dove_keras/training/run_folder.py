@@ -6,7 +6,6 @@ removed first: a folder never mixes two runs.
 """
 
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import yaml
 from dove_keras.errors import UsageError
 from dove_keras.models.image_backbones import is_named_backbone
 from dove_keras.utils.files import atomic_write_json
+from dove_keras.utils.files import hash_folder
 from dove_keras.utils.files import sha256_file
 
 CONFIG_FILE = "config.yaml"
@@ -96,20 +96,8 @@ def input_digests(config):
         "model.image_backbone": None if is_named_backbone(config.model.image_backbone) else config.model.image_backbone,
         "foundation.preset": config.foundation.preset,
     }
-    return {key: sha256_path(path) for key, path in paths.items() if path and os.path.exists(str(path))}
-
-
-def sha256_path(path):
-    """The sha256 of a file's bytes, or of a folder's files (their relative paths and digests)."""
-    if not os.path.isdir(path):
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            digest.update(f"{os.path.relpath(full, path)}\0{sha256_file(full)}\n".encode())
-    return digest.hexdigest()
+    return {key: sha256_file(path) if os.path.isfile(path) else hash_folder(path)
+            for key, path in paths.items() if path and os.path.exists(str(path))}
 
 
 def record_inputs(config):

@@ -123,3 +123,19 @@ def sha256_file(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def hash_folder(path):
+    """sha256 (16 hex digits) of a file, or of every file of a folder by relative path."""
+    digest = hashlib.sha256()
+    if os.path.isfile(path):
+        files, root = [path], os.path.dirname(path)
+    else:
+        files = sorted(os.path.join(top, name) for top, _, names in os.walk(path) for name in names)
+        root = path
+    for name in files:
+        digest.update(os.path.relpath(name, root).encode())
+        with open(name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
