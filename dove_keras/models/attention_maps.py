@@ -16,6 +16,7 @@ For image i and caption j (DESIGN section 1.2):
    map, else the token map alone. It sums to 1 over the pixels.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -23,6 +24,7 @@ from keras import ops
 
 from dove_keras.layers.masking import masked_mean
 from dove_keras.layers.masking import masked_softmax
+from dove_keras.models.inference import compile_inference
 
 
 def attention_maps(backbone, images, token_ids, regions=None, region_mask=None):
@@ -42,13 +44,31 @@ def attention_maps(backbone, images, token_ids, regions=None, region_mask=None):
     """
     if backbone.iga is None:
         raise ValueError("attention maps need a model with ROAM (use_roam=True)")
-    encoder, iga = backbone.image_encoder, backbone.iga
-    tokens, regions, region_mask = encoder.tokens_and_regions(
+    relevance = getattr(backbone, "_compiled_relevance", None)
+    if relevance is None:  # compiled once per backbone (eager JAX compiles every op once per shape)
+        relevance = backbone._compiled_relevance = compile_inference(backbone, functools.partial(_relevance, backbone))
+    region_heat, token_heat = relevance(
         ops.convert_to_tensor(images, "float32"),
+        ops.convert_to_tensor(token_ids, "int32"),
         None if regions is None else ops.convert_to_tensor(regions, "float32"),
         None if region_mask is None else ops.convert_to_tensor(region_mask, "bool"),
     )
-    texts = backbone.text_encoder(ops.convert_to_tensor(token_ids, "int32"), training=False)
+    encoder = backbone.image_encoder
+    positioned = encoder.region_source == "grid" and encoder.num_regions is None
+    count = int(ops.shape(region_heat)[1])
+    return {
+        "regions": np.asarray(ops.convert_to_numpy(region_heat), "float64"),
+        "tokens": np.asarray(ops.convert_to_numpy(token_heat), "float64"),
+        "region_side": math.isqrt(count) if positioned else 0,
+        "token_side": encoder.multiscale_grid,
+    }
+
+
+def _relevance(backbone, images, token_ids, regions, region_mask):
+    """`(region heat (B, N_r), token heat (B, N_m))` of model inputs (steps 1 and 2 above)."""
+    encoder, iga = backbone.image_encoder, backbone.iga
+    tokens, regions, region_mask = encoder.tokens_and_regions(images, regions, region_mask)
+    texts = backbone.text_encoder(token_ids, training=False)
     queries = iga.prepare_regions(regions)
     keys = iga.prepare_genes(texts["genes"], texts["gene_mask"], texts["global"])["keys"]
     affinity = ops.einsum("brk,blk->brl", queries, keys) / math.sqrt(iga.key_dim)
@@ -60,15 +80,7 @@ def attention_maps(backbone, images, token_ids, regions=None, region_mask=None):
     token_affinity = ops.einsum(
         "bnd,brd->bnr", ifa.token_projection(tokens), ifa.region_projection(regions)
     ) / math.sqrt(ifa.embedding_dim)
-    token_heat = ops.einsum("bnr,br->bn", ops.softmax(token_affinity, axis=1), region_heat)
-    positioned = encoder.region_source == "grid" and encoder.num_regions is None
-    count = int(ops.shape(regions)[1])
-    return {
-        "regions": np.asarray(ops.convert_to_numpy(region_heat), "float64"),
-        "tokens": np.asarray(ops.convert_to_numpy(token_heat), "float64"),
-        "region_side": math.isqrt(count) if positioned else 0,
-        "token_side": encoder.multiscale_grid,
-    }
+    return region_heat, ops.einsum("bnr,br->bn", ops.softmax(token_affinity, axis=1), region_heat)
 
 
 def heat_map(maps, index, height, width):
