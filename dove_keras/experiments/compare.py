@@ -168,8 +168,8 @@ def write_comparison(rows, out, batch_size, tolerance=PARITY_TOLERANCE):
             f"\nBatch {batch_size}, {len(curves)} training steps per backend. eval_loss_step0: the "
             f"loss of the first batch with training=False on the shared initial weights, before "
             f"any update; parity: its relative difference to {rows[0]['backend']} <= {tolerance:g}. "
-            "setup_s: build, weight loading, data and that eager forward pass; "
-            "first_step_s: the first train_on_batch, after that eager forward pass (so mostly "
+            "setup_s: build, weight loading, data and that forward pass (compiled); "
+            "first_step_s: the first train_on_batch, after that forward pass (so mostly "
             "tracing/compilation); median_step_s: the median of the other steps; peak_rss_mib: "
             "ru_maxrss of the backend's process (TensorFlow is loaded in every one for tf.data).\n"
         )

@@ -6,7 +6,7 @@
 `--init` builds the config's model (seeded) and saves its weights instead.
 Otherwise the worker loads those weights, computes the loss of the first
 training batch with `training=False` (no dropout, batch-norm moving
-statistics: the strict parity check; eager), trains `--steps` steps on the first
+statistics: the strict parity check; compiled), trains `--steps` steps on the first
 batches of the seeded (deterministic) training stream, then evaluates the
 split `--eval-split`. It writes a JSON file of its measurements.
 """
@@ -46,6 +46,7 @@ def measure(config, weights, steps, eval_split):
 
     from dove_keras.data.pipelines import make_train_dataset
     from dove_keras.evaluation.evaluate import evaluate_model
+    from dove_keras.models.inference import compile_inference
     from dove_keras.training.factory import compile_for_training
     from dove_keras.training.loading import load_retriever
     from dove_keras.training.seeding import epoch_seed
@@ -64,7 +65,8 @@ def measure(config, weights, steps, eval_split):
     compile_for_training(model, config, int(dataset.cardinality()))
 
     first = model.preprocessor(batches[0])
-    eval_loss = model.compute_loss(x=first, y_pred=model(first, training=False), training=False)
+    eval_loss = compile_inference(model, lambda x: model.compute_loss(
+        x=x, y_pred=model(x, training=False), training=False))(first)
     eval_loss = float(keras.ops.convert_to_numpy(eval_loss))
     setup_seconds = time.perf_counter() - setup_start
 
