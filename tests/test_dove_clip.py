@@ -22,6 +22,7 @@ from dove_keras.models.clip import CLIPRetriever
 from dove_keras.models.clip import DOVECLIPRetriever
 from dove_keras.models.clip import dove_clip_from_clip
 from dove_keras.models.clip.trainable_blocks import set_trainable_blocks
+from dove_keras.models.inference import compile_inference
 from dove_keras.models.losses import contrastive_loss
 from dove_keras.models.presets import load_preset
 from dove_keras.models.presets import save_preset
@@ -72,8 +73,8 @@ def scores_of(model, images, token_ids):
 
 
 def batch_scores(model, clip):
-    """The in-batch matrices of a DOVE-CLIP's backbone (an eager call), as numpy."""
-    outputs = model.backbone({"images": clip["images"], "token_ids": clip["token_ids"]})
+    """The in-batch matrices of a DOVE-CLIP's backbone (a compiled inference call), as numpy."""
+    outputs = compile_inference(model.backbone)({"images": clip["images"], "token_ids": clip["token_ids"]})
     return {key: np.asarray(keras.ops.convert_to_numpy(value)) for key, value in outputs.items()}
 
 
@@ -211,6 +212,6 @@ def test_mixed_precision_reaches_the_towers_and_the_heads(clip):
               backbone.image_encoder.fusion, backbone.text_encoder.genome, backbone.iga)
     assert {layer.dtype_policy.name for layer in layers} == {"mixed_bfloat16"}
     assert clip["clip"].backbone.vision_encoder.dtype_policy.name == "float32"  # the CLIP given is untouched
-    outputs = backbone({"images": clip["images"], "token_ids": clip["token_ids"]})
-    loss = model.compute_loss({"image_ids": np.arange(6)}, y_pred=outputs)
+    loss = compile_inference(model, lambda inputs, ids: model.compute_loss({"image_ids": ids}, y_pred=backbone(
+        inputs, training=False)))({"images": clip["images"], "token_ids": clip["token_ids"]}, np.arange(6))
     assert keras.backend.standardize_dtype(loss.dtype) == "float32" and np.isfinite(keras.ops.convert_to_numpy(loss))

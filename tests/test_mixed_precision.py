@@ -8,6 +8,7 @@ from model_fixtures import batch
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
+from dove_keras.models.inference import compile_inference
 from dove_keras.training.factory import build_retriever
 from dove_keras.training.factory import with_precision
 
@@ -22,6 +23,11 @@ def data_root(tmp_path_factory):
     return str(root)
 
 
+def inference_loss(model, x):
+    """The loss of `model`'s inference pass on `x`, compiled (eager JAX compiles every op once per shape)."""
+    return compile_inference(model, lambda x: model.compute_loss(x, None, model(x, training=False), training=False))(x)
+
+
 def test_mixed_bfloat16_stays_near_float32(data_root, tmp_path):
     keras.utils.set_random_seed(0)
     reference = build_retriever(tiny_config(data_root, tmp_path / "a", model={"dropout": 0.0, "word_dropout": 0.0}))
@@ -33,8 +39,7 @@ def test_mixed_bfloat16_stays_near_float32(data_root, tmp_path):
     mixed.set_weights(reference.get_weights())
     x = batch(size=4, length=8)
     x["token_ids"] = np.minimum(x["token_ids"], reference.backbone.vocabulary_size - 1)
-    losses = [float(ops.convert_to_numpy(m.compute_loss(x, None, m(x, training=False), training=False)))
-              for m in (reference, mixed)]
+    losses = [float(ops.convert_to_numpy(inference_loss(m, x))) for m in (reference, mixed)]
     assert losses[1] == pytest.approx(losses[0], rel=LOSS_RTOL)
     images = [m.encode_image(x["images"]) for m in (reference, mixed)]
     texts = [m.encode_text(x["token_ids"]) for m in (reference, mixed)]
