@@ -36,6 +36,7 @@ from dove_keras.models import DOVEImageConverter
 from dove_keras.models import DOVEPreprocessor
 from dove_keras.models import DOVERetriever
 from dove_keras.models import DOVETokenizer
+from dove_keras.models.inference import compile_inference
 
 BACKEND = keras.backend.backend()
 ONE_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow", reason="CI time: the same Keras code on every backend")
@@ -47,7 +48,8 @@ def _inputs(size=2):
 
 
 def _roam_scores(model, inputs):
-    return keras.ops.convert_to_numpy(model(inputs)["roam_scores"])
+    """The backbone's in-batch ROAM scores, compiled (eager JAX compiles every op once per shape)."""
+    return keras.ops.convert_to_numpy(compile_inference(model)(inputs)["roam_scores"])
 
 
 class DOVEBackboneHarnessTest(test_case.TestCase):
