@@ -21,7 +21,7 @@ WORKERS = {"jax": ("tensorflow", "torch"), "torch": ("tensorflow",)}
 
 
 @pytest.mark.parametrize("backend", WORKERS.get(keras.backend.backend(), [pytest.param(
-    None, marks=pytest.mark.skip(reason="the other passes load this backend's weights"))]))
+    None, marks=pytest.mark.skip(reason="the other passes compare themselves with this backend"))]))
 def test_weights_give_same_outputs_on_another_backend(tmp_path, backend):
     this = keras.backend.backend()
     keras.utils.set_random_seed(5)
