@@ -7,6 +7,8 @@ set -u
 export TF_CPP_MIN_LOG_LEVEL=3 HF_HUB_OFFLINE=1
 # Idle OpenMP threads (torch on CPU) spin by default; on a shared 2-core CPU that slowed torch several-fold.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+# The README installs with `pip --no-compile` (a minute less); imports then write the bytecode caches.
+unset PYTHONDONTWRITEBYTECODE
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$HOME/.cache/dove_keras/jax}"
 backends=(${DOVE_BACKENDS:-tensorflow jax torch})
 parallel="${DOVE_PARALLEL_BACKENDS:-1}"
