@@ -21,10 +21,16 @@ from dove_keras.evaluation.chance import chance_recalls
 from dove_keras.experiments.synthetic_experiment import prepare_synthetic_data
 from dove_keras.training import save_config
 
-# 600 scenes at 64 px: 360 train images (1,800 captions), 120 val, 120 test;
-# 2 epochs learn 2.7-3.6 x chance mR depending on the backend (fixed seed).
+# On torch, the quickest backend here, the demo runs at a size where it learns: 600 scenes at
+# 64 px, 360 train images (1,800 captions), 120 val, 120 test; 2 epochs learn 2.7-3.6 x chance
+# mR depending on the backend (fixed seed). On tensorflow and jax it runs on 100 scenes, for its
+# artefacts and output: the model is the same (the backends agree: test_compare_backends.py).
+LEARNS = keras.backend.backend() == "torch"
+SCENES = 600 if LEARNS else 100
+TEST_IMAGES = SCENES // 5
+DATA = f"synthetic-{SCENES}x64px-seed0"
 SHORT_RUN = [
-    "--num-images", "600", "--scene-size", "64", "--image-size", "64",
+    "--num-images", str(SCENES), "--scene-size", "64", "--image-size", "64",
     "--split-fractions", "0.6", "0.2", "0.2", "--epochs", "2", "--batch-size", "32",
     "--embedding-dim", "64", "--seed", "0",
 ]
@@ -70,11 +76,12 @@ def test_demo_writes_every_artefact(demo_run):
     assert (config["model"]["embedding_dim"], config["training"]["batch_size"]) == (64, 32)
 
 
+@pytest.mark.skipif(not LEARNS, reason="the demo runs at a learning size on torch only")
 def test_demo_learns_clearly_above_chance(demo_run):
     output_dir, _, _ = demo_run
     results = pd.read_csv(output_dir / "dove" / "results_test_roam.csv").iloc[0]
-    assert (results["images"], results["captions"]) == (120, 600)
-    chance = chance_recalls(120)
+    assert (results["images"], results["captions"]) == (TEST_IMAGES, 5 * TEST_IMAGES)
+    chance = chance_recalls(TEST_IMAGES)
     assert results["mR"] >= 2 * chance["mR"], (results["mR"], chance["mR"])
     for direction in ("i2t", "t2i"):
         assert results[f"{direction}_r10"] >= 1.5 * chance[f"{direction}_r10"], direction
@@ -91,9 +98,10 @@ def test_demo_prints_the_table_and_two_example_queries(demo_run):
             assert any(line.startswith(f"| {source} | {direction} |") for line in lines)
     assert f"mR {results['mR']:.2f} = " in summary
     chance_row = next(line for line in lines if line.startswith("| chance | text->image |"))
-    assert chance_row == "| chance | text->image | 0.83 | 4.17 | 8.33 |"  # K / 120 images
+    assert chance_row == "| chance | text->image | {:.2f} | {:.2f} | {:.2f} |".format(
+        *(100 * k / TEST_IMAGES for k in (1, 5, 10)))  # K / test images
 
-    scenes = output_dir / "data" / "synthetic-600x64px-seed0" / "scenes"
+    scenes = output_dir / "data" / DATA / "scenes"
     test_captions = set((scenes / "test_caps.txt").read_text().splitlines())
     caption_query = lines.index(next(line for line in lines if line.startswith("Query caption:")))
     image_query = lines.index(next(line for line in lines if line.startswith("Query image:")))
@@ -108,20 +116,20 @@ def test_demo_prints_the_table_and_two_example_queries(demo_run):
 
 def test_demo_reuses_its_cached_data(demo_run):
     output_dir, _, _ = demo_run
-    root = output_dir / "data" / "synthetic-600x64px-seed0"
+    root = output_dir / "data" / DATA
     files = sorted((root / "prepared").glob("*.tfrecord"))
     files.append(root / "scenes" / "images" / "00000.png")
     before = [(path.stat().st_mtime_ns, path.read_bytes()) for path in files]
     vocabulary = (root / "vocab.txt").read_text()
-    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), progress=False)
-    assert data["prepared"] == str(root / "prepared") and data["train_captions"] == 1800
+    data = prepare_synthetic_data(str(output_dir), SCENES, 64, 0, (0.6, 0.2, 0.2), progress=False)
+    assert data["prepared"] == str(root / "prepared") and data["train_captions"] == 3 * SCENES
     assert [(path.stat().st_mtime_ns, path.read_bytes()) for path in files] == before
     assert (root / "vocab.txt").read_text() == vocabulary
 
 
 def test_demo_ablation_flags_reach_the_config(demo_run):
     output_dir, _, _ = demo_run
-    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), progress=False)
+    data = prepare_synthetic_data(str(output_dir), SCENES, 64, 0, (0.6, 0.2, 0.2), progress=False)
     args = parse(["--output-dir", str(output_dir), "--no-roam", "--no-dtga", "--epochs", "5",
                   "--learning-rate", "0.002", "--image-backbone", "resnet18", "--seed", "7"])
     config = demo.demo_config(args, data)
@@ -183,7 +191,7 @@ def test_demo_resumes_only_a_backup_of_its_own_settings(demo_run, tmp_path):
     from dove_keras.training.run_folder import is_resumable
 
     output_dir, _, _ = demo_run
-    data = prepare_synthetic_data(str(output_dir), 600, 64, 0, (0.6, 0.2, 0.2), progress=False)
+    data = prepare_synthetic_data(str(output_dir), SCENES, 64, 0, (0.6, 0.2, 0.2), progress=False)
     config = demo.demo_config(parse(["--output-dir", str(tmp_path)]), data)
     backup = tmp_path / "dove" / "backup"
     backup.mkdir(parents=True)
