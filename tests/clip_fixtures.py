@@ -16,11 +16,12 @@ from dove_keras.models.clip import bpe_vocabulary
 # Learnt by the library's own learner (the tokenizer tests compare keras-hub's and transformers' ids on it).
 write_bpe_vocabulary = bpe_vocabulary.write_bpe_vocabulary
 
-# From torch, `export_saved_model` hands the weights to a TensorFlow-backend process: the same export
-# as the tensorflow pass's. That hand-off is tested for DOVE (test_export_saved_model) and for a
-# torch-trained CLIP preset (test_clip_finetune), so these exports run on the tensorflow and jax passes.
-export_on_tensorflow_and_jax = pytest.mark.skipif(
-    keras.backend.backend() == "torch", reason="from torch the export is the tensorflow hand-off (tested elsewhere)"
+# `export_saved_model` takes one path per backend: in-process on tensorflow, through jax2tf on
+# jax, a hand-off to a TensorFlow-backend process from torch. The jax and torch paths are tested
+# for DOVE (test_export_saved_model) and for a fine-tuned CLIP preset (test_clip_finetune), so the
+# model-specific export tests (zero-shot CLIP endpoints, DOVE-CLIP) run on the tensorflow pass.
+export_on_tensorflow = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the jax2tf and torch export paths are tested elsewhere"
 )
 
 

@@ -83,7 +83,7 @@ def test_zero_shot_evaluation_matches_transformers(clip, tmp_path, capsys):
         assert recalls[name] == pytest.approx(value, abs=0.01), name
 
 
-@clip_fixtures.export_on_tensorflow_and_jax
+@clip_fixtures.export_on_tensorflow
 def test_export_serves_raw_captions_and_images(clip, tmp_path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
