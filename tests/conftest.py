@@ -27,9 +27,8 @@ def shared_data():
 
 # `tests/run_all_backends.sh` runs the suite once per backend; a test that
 # touches no Keras backend proves the same thing each time, so it runs once:
-# on the jax pass, whose lane is the shorter one in CI (the tensorflow pass
-# has the tensorflow-only tests, and torch runs after it).
-ONCE_ON = "jax"
+# on the torch pass, the shortest (CI runs the three passes at once).
+ONCE_ON = "torch"
 
 
 def pytest_collection_modifyitems(config, items):
