@@ -10,6 +10,9 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 # The README installs with `pip --no-compile` (a minute less); imports then write the bytecode caches.
 unset PYTHONDONTWRITEBYTECODE
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$HOME/.cache/dove_keras/jax}"
+# Cache every XLA compile, not only those over 1 s: the many small ones (one per op and shape in
+# eager calls, one per weight shape in the initializers) then compile once per run, not once per process.
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="${JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS:-0}"
 backends=(${DOVE_BACKENDS:-tensorflow jax torch})
 parallel="${DOVE_PARALLEL_BACKENDS:-1}"
 
