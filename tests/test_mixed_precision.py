@@ -8,7 +8,7 @@ from model_fixtures import batch
 from training_fixtures import make_prepared
 from training_fixtures import tiny_config
 
-from dove_keras.models.inference import compile_inference
+from dove_keras.models.inference import inference_loss
 from dove_keras.training.factory import build_retriever
 from dove_keras.training.factory import with_precision
 
@@ -21,11 +21,6 @@ def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("mixed")
     make_prepared(str(root))
     return str(root)
-
-
-def inference_loss(model, x):
-    """The loss of `model`'s inference pass on `x`, compiled (eager JAX compiles every op once per shape)."""
-    return compile_inference(model, lambda x: model.compute_loss(x, None, model(x, training=False), training=False))(x)
 
 
 def test_mixed_bfloat16_stays_near_float32(data_root, tmp_path):

@@ -46,7 +46,7 @@ def measure(config, weights, steps, eval_split):
 
     from dove_keras.data.pipelines import make_train_dataset
     from dove_keras.evaluation.evaluate import evaluate_model
-    from dove_keras.models.inference import compile_inference
+    from dove_keras.models.inference import inference_loss
     from dove_keras.training.factory import compile_for_training
     from dove_keras.training.loading import load_retriever
     from dove_keras.training.seeding import epoch_seed
@@ -65,9 +65,7 @@ def measure(config, weights, steps, eval_split):
     compile_for_training(model, config, int(dataset.cardinality()))
 
     first = model.preprocessor(batches[0])
-    eval_loss = compile_inference(model, lambda x: model.compute_loss(
-        x=x, y_pred=model(x, training=False), training=False))(first)
-    eval_loss = float(keras.ops.convert_to_numpy(eval_loss))
+    eval_loss = float(keras.ops.convert_to_numpy(inference_loss(model, first)))
     setup_seconds = time.perf_counter() - setup_start
 
     losses, times = [], []

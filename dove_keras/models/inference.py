@@ -53,3 +53,9 @@ def compile_inference(layer, function=None):
             return function(*args)
 
     return run
+
+
+def inference_loss(model, x):
+    """The loss of `model` on `x` with `training=False` (no dropout, moving statistics), compiled once for this call."""
+    return compile_inference(model, lambda x: model.compute_loss(
+        x=x, y_pred=model(x, training=False), training=False))(x)
